@@ -1,0 +1,172 @@
+"""`hbmesh` command line: up, svc, gateway, call, watch, asyncapi."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import signal
+import sys
+import time
+import uuid
+
+from .envelope import to_builtins
+from .settings import get_settings
+from .topics import SERVICES, Topics
+
+# Services are found by name; a service package exposes `service` in <package>/service.py.
+SERVICE_MODULES = {name: f"svc_{name}.service" for name in SERVICES}
+
+
+def load_service(name: str):
+    if name not in SERVICE_MODULES:
+        raise SystemExit(f"unknown service '{name}'; known: {', '.join(SERVICE_MODULES)}")
+    return importlib.import_module(SERVICE_MODULES[name]).service
+
+
+def available_services() -> list:
+    """Services whose package exists in this install (they land one by one)."""
+    out = []
+    for name in SERVICE_MODULES:
+        try:
+            out.append(load_service(name))
+        except ModuleNotFoundError:
+            continue
+    return out
+
+
+def _run(coro) -> None:
+    loop = asyncio.new_event_loop()
+    main = loop.create_task(coro)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, main.cancel)
+    try:
+        loop.run_until_complete(main)
+    except asyncio.CancelledError:
+        pass
+    finally:
+        loop.close()
+
+
+async def _up(with_gateway: bool) -> None:
+    from .broker import listening, start_mosquitto
+    from .service import run_services
+
+    s = get_settings()
+    broker = None
+    if s.broker_host in ("127.0.0.1", "localhost") and not listening(s.broker_host, s.broker_port):
+        broker = start_mosquitto(s.broker_port, s.data_dir / "mosquitto")
+        deadline = time.monotonic() + 10
+        while not listening(s.broker_host, s.broker_port):
+            if broker.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"embedded mosquitto failed: {broker.stderr.read().decode()[-500:]}")
+            await asyncio.sleep(0.05)
+        print(f"started embedded mosquitto on {s.broker_host}:{s.broker_port}", file=sys.stderr)
+    tasks = [asyncio.create_task(run_services(available_services(), s))]
+    if with_gateway:
+        from gateway.server import serve
+
+        tasks.append(asyncio.create_task(serve(s)))
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if broker:
+            broker.terminate()
+
+
+async def _call(topic: str, data: dict, timeout: float) -> int:
+    from .mqtt import Link
+    from .rpc import Requester
+
+    s = get_settings()
+    topics = Topics(s.prefix, s.bot_namespace)
+    if not topic.startswith(("$", topics.root + "/", s.bot_namespace + "/")) and "/" in topic:
+        topic = f"{topics.root}/{topic}"  # allow "backtest/ping"
+    link = Link(s, f"cli-{uuid.uuid4().hex[:8]}")
+    rpc = Requester(link, topics, agent="hbmesh-cli")
+    await rpc.start()
+    await link.start()
+    await link.wait_connected(10)
+    try:
+        reply = await rpc.request(topic, data, timeout)
+    finally:
+        await link.stop()
+    print(json.dumps(to_builtins(reply), indent=2))
+    return 0 if reply.status < 300 else 1
+
+
+async def _watch(filters: list[str]) -> None:
+    from .mqtt import Link
+
+    s = get_settings()
+    link = Link(s, f"watch-{uuid.uuid4().hex[:8]}")
+
+    def show(msg) -> None:
+        try:
+            payload = json.loads(msg.payload)
+        except ValueError:
+            payload = msg.payload.decode(errors="replace")
+        print(json.dumps({"ts": round(time.time(), 3), "topic": msg.topic, "payload": payload}), flush=True)
+
+    for f in filters:
+        await link.subscribe(f, show, qos=0)
+    await link.start()
+    await asyncio.Event().wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="hbmesh", description="hbmesh: Hummingbot fleet control plane over MQTT")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("up", help="broker check (embedded mosquitto if none) + all services + gateway")
+    sp = sub.add_parser("svc", help="run one service")
+    sp.add_argument("name", choices=list(SERVICE_MODULES))
+    sub.add_parser("gateway", help="run the REST/WebSocket gateway")
+    cp = sub.add_parser("call", help="send a request and print the reply")
+    cp.add_argument("topic")
+    cp.add_argument("data", nargs="?", default="{}")
+    cp.add_argument("--timeout", type=float, default=30)
+    wp = sub.add_parser("watch", help="tail the topic stream")
+    wp.add_argument("filters", nargs="*", default=None)
+    sub.add_parser("asyncapi", help="print the AsyncAPI document of every service")
+    args = p.parse_args(argv)
+
+    if args.cmd == "up":
+        _run(_up(with_gateway=True))
+    elif args.cmd == "svc":
+        from .service import run_services
+
+        _run(run_services([load_service(args.name)]))
+    elif args.cmd == "gateway":
+        from gateway.server import serve
+
+        _run(serve(get_settings()))
+    elif args.cmd == "call":
+        try:
+            data = json.loads(args.data)
+        except ValueError as exc:
+            raise SystemExit(f"data is not JSON: {exc}")
+        code = 1
+        try:
+            code = asyncio.run(_call(args.topic, data, args.timeout))
+        except Exception as exc:  # noqa: BLE001 - print the reason, exit non-zero
+            print(f"error: {exc}", file=sys.stderr)
+        return code
+    elif args.cmd == "watch":
+        s = get_settings()
+        _run(_watch(args.filters or [f"{s.prefix}/#", f"{s.bot_namespace}/#"]))
+    elif args.cmd == "asyncapi":
+        from .asyncapi import asyncapi_document
+
+        s = get_settings()
+        doc = asyncapi_document(available_services(), Topics(s.prefix, s.bot_namespace),
+                                f"{s.broker_host}:{s.broker_port}")
+        print(json.dumps(doc, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Settings for every hbmesh process, from `HBMESH_*` environment variables and `.env`."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlparse
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HBMESH_", env_file=".env", extra="ignore")
+
+    broker_url: str = "mqtt://127.0.0.1:1883"
+    broker_username: str | None = None
+    broker_password: str | None = None
+    broker_tls: bool = False
+    broker_ca_file: str | None = None
+    prefix: str = "hbmesh"
+    bot_namespace: str = "hbot"
+    instance_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    log_level: str = "INFO"
+    max_concurrency: int = 64
+    default_timeout_s: float = 30.0
+    reconnect_max_backoff_s: float = 2.0
+    session_expiry_s: int = 300
+
+    @property
+    def broker_host(self) -> str:
+        return urlparse(self.broker_url).hostname or "127.0.0.1"
+
+    @property
+    def broker_port(self) -> int:
+        parsed = urlparse(self.broker_url)
+        return parsed.port or (8883 if parsed.scheme in ("mqtts", "ssl") else 1883)
+
+    @property
+    def tls_enabled(self) -> bool:
+        return self.broker_tls or urlparse(self.broker_url).scheme in ("mqtts", "ssl")
+
+    def sqlalchemy_url(self, name: str) -> str:
+        """The database for `name`: HBMESH_DATABASE_URL when set, else a SQLite file under data_dir."""
+        if self.database_url:
+            return self.database_url
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{(self.data_dir / f'{name}.sqlite').resolve()}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
