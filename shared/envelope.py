@@ -44,6 +44,18 @@ class Reply(msgspec.Struct):
     data: ReplyData
 
 
+class RawReplyData(msgspec.Struct):
+    """A reply whose result stays undecoded JSON, for relaying it as it is (the gateway)."""
+
+    status: int
+    msg: str = ""
+    result: msgspec.Raw = msgspec.Raw(b"null")
+
+
+class RawReply(msgspec.Struct):
+    data: RawReplyData
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -105,5 +117,8 @@ def decode_request(payload: bytes) -> Request:
     return _request_decoder.decode(payload)
 
 
-def decode_reply(payload: bytes) -> Reply:
-    return _reply_decoder.decode(payload)
+_raw_reply_decoder = msgspec.json.Decoder(RawReply)
+
+
+def decode_reply(payload: bytes, raw: bool = False) -> ReplyData | RawReplyData:
+    return (_raw_reply_decoder if raw else _reply_decoder).decode(payload).data

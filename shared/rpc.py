@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from .envelope import ReplyData, decode_reply, request_bytes
+from .envelope import RawReplyData, ReplyData, decode_reply, request_bytes
 from .errors import TimedOut, Unavailable
 from .mqtt import Link, Message
 from .topics import Topics
@@ -23,28 +23,29 @@ class Requester:
         self.topics = topics
         self.agent = agent
         self._base = topics.reply_base(f"{link.client_id}-{uuid.uuid4().hex[:8]}")
-        self._pending: dict[str, asyncio.Future[ReplyData]] = {}
+        self._pending: dict[str, tuple[asyncio.Future, bool]] = {}
         self._ids = itertools.count(1)
 
     async def start(self) -> None:
         await self.link.subscribe(f"{self._base}/+", self._on_reply, qos=1)
 
     def _on_reply(self, msg: Message) -> None:
-        fut = self._pending.pop(msg.topic, None)
+        fut, raw = self._pending.pop(msg.topic, (None, False))
         if fut is None or fut.done():
             return
         try:
-            fut.set_result(decode_reply(msg.payload).data)
+            fut.set_result(decode_reply(msg.payload, raw))
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             fut.set_result(ReplyData(status=502, msg=f"malformed reply: {exc}"))
 
-    async def request(self, topic: str, data: Any, timeout: float, request_id: str | None = None) -> ReplyData:
+    async def request(self, topic: str, data: Any, timeout: float, request_id: str | None = None,
+                      raw: bool = False) -> ReplyData | RawReplyData:
         """Send and wait. Raises Unavailable when the broker link is down, TimedOut on no reply."""
         if not self.link.connected:
             raise Unavailable("message broker unreachable")
         reply_to = f"{self._base}/{next(self._ids)}"
-        fut: asyncio.Future[ReplyData] = asyncio.get_running_loop().create_future()
-        self._pending[reply_to] = fut
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._pending[reply_to] = (fut, raw)
         try:
             payload = request_bytes(data, reply_to=reply_to, agent=self.agent, request_id=request_id)
             async with asyncio.timeout(timeout):

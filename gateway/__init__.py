@@ -1,0 +1,1 @@
+"""hbmesh gateway: REST and WebSocket in front of the topic API (no domain logic)."""
