@@ -10,6 +10,15 @@ class HbError(Exception):
         if status is not None:
             self.status = status
 
+    def __reduce__(self):  # keep the status across process boundaries (worker pools)
+        return (_rebuild, (type(self), self.msg, self.status))
+
+
+def _rebuild(cls, msg, status):
+    err = cls.__new__(cls)
+    HbError.__init__(err, msg, status)
+    return err
+
 
 class BadRequest(HbError):
     status = 400

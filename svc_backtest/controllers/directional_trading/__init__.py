@@ -1,0 +1,1 @@
+"""Directional controllers (open positions on an indicator signal)."""

@@ -1,0 +1,1 @@
+"""Market making controllers (quote both sides around a reference price)."""
