@@ -367,7 +367,7 @@ class Engine(patches.PatchedEngine):
     def prepare_market_data(self) -> pd.DataFrame:
         df = super().prepare_market_data()
         self._rows_total, self._rows_done = len(df), 0
-        self._step = self._next_report = max(1, len(df) // 100)
+        self._step = self._next_report = max(1, math.ceil(len(df) / 100))
         self._report()
         return df
 

@@ -39,7 +39,9 @@ import numpy as np
 import pandas as pd
 
 from shared.errors import BadRequest, HbError, Invalid, NotFound, Unavailable
-from svc_marketdata.store import COLUMNS, INTERVALS, CandleKey, CandleStore, Grid, empty_candles, to_epoch_seconds
+from svc_marketdata.store import (
+    COLUMNS, INTERVALS, CandleKey, CandleStore, Grid, as_key, empty_candles, to_epoch_seconds,
+)
 
 __all__ = [
     "RetryPolicy", "candle_connectors", "candle_intervals", "fetch_candles", "iter_candle_pages",
@@ -56,12 +58,14 @@ Progress = Callable[[int, int], Any]  # (candles done, candles expected); may re
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Bounded exponential backoff: delay_n = min(cap, base * 2**n) * (0.5..1.0 jitter)."""
+    """Bounded exponential backoff: delay_n = min(cap, base * 2**n) * (0.5..1.0 jitter).
+    ``timeout`` bounds each attempt (a hung exchange counts as a retryable failure)."""
 
     attempts: int = 6
     base: float = 0.5
     cap: float = 30.0
     jitter: bool = True
+    timeout: float | None = 60.0
 
     def delay(self, attempt: int) -> float:
         d = min(self.cap, self.base * (2 ** attempt))
@@ -283,7 +287,7 @@ async def _with_retry(call: Callable[[], Awaitable[Any]], connector: str, what: 
     attempt = 0
     while True:
         try:
-            return await call()
+            return await asyncio.wait_for(call(), retry.timeout)
         except asyncio.CancelledError:
             raise
         except HbError:
@@ -329,16 +333,13 @@ async def iter_candle_pages(connector: str, trading_pair: str, interval: str, st
     _ensure_http_session()
     step = key.seconds
     max_per_request = int(feed.candles_max_result_per_rest_request)
-    # Guard against an exchange that ignores the window: never loop longer than the range allows.
-    max_pages = (hi - lo) // step // max(1, max_per_request - 1) + 3
-    cur_end, pages = hi, 0
-    while cur_end >= lo and pages < max_pages:
+    cur_end = hi
+    while cur_end >= lo:  # cur_end strictly decreases every page, so this ends
         # A window [cur_end - limit*step, cur_end] holds limit+1 candles: keep it within one request.
         limit = max(1, min((cur_end - lo) // step, max_per_request - 1))
         end_at = cur_end
         arr = await _with_retry(lambda: feed.fetch_candles(start_time=lo, end_time=end_at, limit=limit),
                                 key.connector, f"{key} candles up to {end_at}", retry)
-        pages += 1
         arr = np.asarray(arr, dtype="float64").reshape(-1, len(COLUMNS))
         arr = arr[(arr[:, 0] <= cur_end) & (arr[:, 0] >= lo)]
         if len(arr) == 0:
@@ -386,14 +387,14 @@ async def sync_candles(store: CandleStore, key: CandleKey | str, start: Any, end
     """Fill ``store`` for ``key`` over [start, end]: only the gaps are downloaded, and only closed
     candles (open time + interval <= now) are kept. Pages are written every ``flush_rows`` rows, so
     an interrupted sync keeps what it got. Returns a summary with the gaps before and after."""
-    key = key if isinstance(key, CandleKey) else CandleKey.parse(key)
+    key = as_key(key)
     lo, hi = _validate_range(start, end)
     now = time.time() if now is None else float(now)
     grid = Grid(key.interval)
     last_closed = grid.add(grid.floor(now), -1)
     hi = min(hi, last_closed)
     gaps = await asyncio.to_thread(store.gaps, key, lo, hi) if lo <= hi else []
-    expected = sum(Grid(key.interval).count(a, b) for a, b in gaps)
+    expected = sum(grid.count(a, b) for a, b in gaps)
     done = fetched = written = 0
     for g_lo, g_hi in gaps:
         buffer: list[np.ndarray] = []
@@ -478,6 +479,14 @@ async def fetch_trading_rules(connector: str, pairs: Iterable[str] | None = None
     _ensure_http_session()
     await _with_retry(instance._update_trading_rules, connector, "trading rules", retry)
     rules = dict(instance.trading_rules)
+    listed = set((await instance.trading_pair_symbol_map()).values()) \
+        if instance.trading_pair_symbol_map_ready() else set()
+    if listed - set(rules):
+        # The first pass formats rules before the symbol map exists and fetches it on the side, where
+        # hummingbot only logs failures (e.g. a 429) and skips those pairs. The map is set now (from
+        # the same exchange info), so one more pass is reliable.
+        await _with_retry(instance._update_trading_rules, connector, "trading rules", retry)
+        rules = dict(instance.trading_rules)
     if wanted:
         missing = [p for p in wanted if p not in rules]
         if missing:

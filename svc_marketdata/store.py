@@ -44,8 +44,8 @@ import pyarrow.parquet as pq
 from shared.errors import BadRequest, Invalid, NotFound
 
 __all__ = [
-    "COLUMNS", "INTERVALS", "SCHEMA", "CandleKey", "CandleStore", "Grid", "normalize_candles",
-    "resample", "to_epoch_seconds", "empty_candles",
+    "COLUMNS", "INTERVALS", "SCHEMA", "CandleKey", "CandleStore", "Grid", "as_key", "normalize_candles",
+    "read_candle_file", "resample", "to_epoch_seconds", "empty_candles",
 ]
 
 # Same table as hummingbot's CandlesBase.interval_to_seconds (kept here so reading the store does not
@@ -118,13 +118,15 @@ class CandleKey:
         return {"connector": self.connector, "trading_pair": self.trading_pair, "interval": self.interval}
 
 
-def _as_key(key: CandleKey | tuple | dict | str) -> CandleKey:
+def as_key(key: CandleKey | tuple | dict | str) -> CandleKey:
+    """A CandleKey from a key, "connector/PAIR/interval", (connector, pair, interval) or a dict
+    with connector (or connector_name), trading_pair, interval."""
     if isinstance(key, CandleKey):
         return key
     if isinstance(key, str):
         return CandleKey.parse(key)
     if isinstance(key, dict):
-        return CandleKey(key.get("connector"), key.get("trading_pair"), key.get("interval"))
+        return CandleKey(key.get("connector", key.get("connector_name")), key.get("trading_pair"), key.get("interval"))
     if isinstance(key, (tuple, list)) and len(key) == 3:
         return CandleKey(*key)
     raise BadRequest(f"invalid candle key {key!r}")
@@ -480,12 +482,13 @@ class CandleStore:
                 filesystem = pafs.LocalFileSystem()
                 root = os.path.abspath(os.fspath(root))
         root = os.fspath(root)
+        if isinstance(filesystem, pafs.LocalFileSystem):
+            root = os.path.abspath(root)
         self._fs = filesystem
         self._root = root.rstrip("/") or "/"
         self._local_root = self._find_local_root(filesystem, self._root)
         if self._local_root is not None:
-            root = self._local_root
-            os.makedirs(root, exist_ok=True)
+            os.makedirs(self._local_root, exist_ok=True)
         # Object stores have no rename: there a single PUT of the finished object is the atomic step.
         self._rename_commit = self._local_root is not None or filesystem.type_name in ("local", "mock")
         self._scope = f"{filesystem.type_name}:{self._local_root or self._root}"
@@ -591,7 +594,7 @@ class CandleStore:
 
         Returns ``{"rows": rows given after dedupe, "added": rows new to the store, "partitions": [...]}``.
         """
-        key = _as_key(key)
+        key = as_key(key)
         new = normalize_candles(df, key.interval)
         if new.empty:
             return {"rows": 0, "added": 0, "partitions": []}
@@ -625,7 +628,7 @@ class CandleStore:
     def read(self, key: CandleKey | str, start: Any = None, end: Any = None,
              columns: Iterable[str] | None = None) -> pd.DataFrame:
         """Candles with ``start <= timestamp <= end`` (either bound optional), sorted, float64."""
-        key = _as_key(key)
+        key = as_key(key)
         lo = -math.inf if start is None else to_epoch_seconds(start)
         hi = math.inf if end is None else to_epoch_seconds(end)
         cols = list(COLUMNS) if columns is None else list(columns)
@@ -682,19 +685,19 @@ class CandleStore:
 
     def ranges(self, key: CandleKey | str) -> list[tuple[int, int]]:
         """Contiguous stored ranges as (first open time, last open time), inclusive, ascending."""
-        runs, _ = self._segments(_as_key(key))
+        runs, _ = self._segments(as_key(key))
         return [(a, b) for a, b, _ in runs]
 
     def gaps(self, key: CandleKey | str, start: Any, end: Any) -> list[tuple[int, int]]:
         """Missing candles in [start, end] as (first missing open time, last missing open time)."""
-        key = _as_key(key)
+        key = as_key(key)
         runs, grid = self._segments(key)
         return _gaps([(a, b) for a, b, _ in runs], grid, to_epoch_seconds(start), to_epoch_seconds(end))
 
     def status(self, key: CandleKey | str, start: Any = None, end: Any = None) -> dict[str, Any]:
         """Coverage summary: key, connector_name, trading_pair, interval, rows, first, last, ranges, gaps
         (within [start, end], by default [first, last]), missing (candles in the gaps), files, bytes."""
-        key = _as_key(key)
+        key = as_key(key)
         runs, grid = self._segments(key)
         ranges = [(a, b) for a, b, _ in runs]
         first = ranges[0][0] if ranges else None
@@ -734,7 +737,7 @@ class CandleStore:
 
     def delete(self, key: CandleKey | str) -> int:
         """Remove a key's partitions; returns how many files were removed."""
-        key = _as_key(key)
+        key = as_key(key)
         with self._locked(key):
             parts = self._partitions(key)
             for p in parts:
@@ -748,7 +751,7 @@ class CandleStore:
         Validates columns (timestamp + OHLC required), coerces types, converts ms/us/ns timestamps or
         dates to epoch seconds, checks the spacing matches the key's interval, then merges it in.
         """
-        key = _as_key(key)
+        key = as_key(key)
         df = read_candle_file(path)
         candles = normalize_candles(df, key.interval, strict=True)
         if candles.empty:

@@ -155,6 +155,16 @@ async def test_retries_are_bounded(fake_binance, fast_retry):
     assert fake_binance.count("/api/v3/klines") == fast_retry.attempts
 
 
+async def test_hung_request_times_out_and_is_retried(fake_binance):
+    from svc_marketdata.fetch import RetryPolicy
+
+    fake_binance.hang_next(1)
+    retry = RetryPolicy(attempts=3, base=0.001, jitter=False, timeout=0.3)
+    df = await fetch_candles("binance", "BTC-USDT", "1m", T0, T0 + 10 * MIN, retry=retry)
+    assert len(df) == 11
+    assert [r.status for r in fake_binance.log("/api/v3/klines")] == [0, 200]  # 0 = never answered
+
+
 async def test_network_errors_are_retried_then_unavailable(fast_retry):
     import socket
 
@@ -228,6 +238,15 @@ async def test_trading_rules_from_fake_exchange_info(fake_binance, fast_retry):
     assert [r["trading_pair"] for r in perp] == ["BTC-USDT", "ETH-USDT"]
     assert {r["min_notional_size"] for r in perp} == {100.0}
     assert all(isinstance(v, (float, bool, str)) for r in perp for v in r.values())
+
+    # hummingbot swallows a failed symbol-map request made while formatting rules: still complete
+    fake_binance.reset()
+    fake_binance.fail_paths = ("/api/v3/exchangeInfo",)
+    fake_binance.fail_next(None, 429)
+    rules = await fetch_trading_rules("binance", retry=fast_retry)
+    assert [r["trading_pair"] for r in rules] == ["BTC-USDT", "ETH-USDT"]
+    assert 429 in [r.status for r in fake_binance.log("/api/v3/exchangeInfo")]
+    fake_binance.fail_paths = None
 
     with pytest.raises(NotFound, match="DOGE-USDT"):
         await fetch_trading_rules("binance", ["BTC-USDT", "DOGE-USDT"], retry=fast_retry)
@@ -382,7 +401,8 @@ def test_calendar_intervals_gaps(candle_store):
     weekly = CandleKey("binance", "BTC-USDT", "1w")  # weeks open on Monday, as Binance's 1w candles
     candle_store.write(weekly, candles(T0, 3, 7 * DAY))
     assert Grid("1w").floor(T0 + 3 * DAY) == T0
-    assert candle_store.gaps(weekly, T0 - 7 * DAY, T0 + 28 * DAY) == [(T0 - 7 * DAY,) * 2, (T0 + 21 * DAY, T0 + 28 * DAY)]
+    assert candle_store.gaps(weekly, T0 - 7 * DAY, T0 + 28 * DAY) == [
+        (T0 - 7 * DAY, T0 - 7 * DAY), (T0 + 21 * DAY, T0 + 28 * DAY)]
 
 
 def test_read_opens_only_overlapping_partitions(candle_store, monkeypatch):

@@ -93,7 +93,9 @@ class FakeExchange:
 
     def __post_init__(self) -> None:
         self.requests: list[Request] = []
-        self._fail_next: list[int] = []
+        self._fail_next: list[int | None] = []
+        self._hang_next = 0
+        self._release: asyncio.Event | None = None
         self._seen = 0
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -107,10 +109,17 @@ class FakeExchange:
         assert self.port is not None, "FakeExchange not started"
         return f"http://127.0.0.1:{self.port}"
 
-    def fail_next(self, *statuses: int) -> None:
-        """Answer the next requests (matching ``fail_paths``) with these statuses, in order."""
+    def fail_next(self, *statuses: int | None) -> None:
+        """Answer the next requests (matching ``fail_paths``) with these statuses, in order;
+        ``None`` lets that request through (``fail_next(None, 429)`` fails the second one)."""
         with self._lock:
             self._fail_next.extend(statuses)
+
+    def hang_next(self, n: int = 1) -> None:
+        """Never answer the next ``n`` requests (matching ``fail_paths``): a hung exchange. They are
+        released when the server stops."""
+        with self._lock:
+            self._hang_next += n
 
     def count(self, path: str | None = None, *, ok_only: bool = False) -> int:
         with self._lock:
@@ -130,6 +139,7 @@ class FakeExchange:
         with self._lock:
             self.requests.clear()
             self._fail_next.clear()
+            self._hang_next = 0
             self._seen = 0
 
     # ------------------------------------------------------------------ lifecycle
@@ -162,6 +172,7 @@ class FakeExchange:
 
     def stop(self) -> None:
         if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._release.set)  # hung handlers finish during cleanup
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
             self._loop = self._thread = None
@@ -173,6 +184,7 @@ class FakeExchange:
         self.stop()
 
     async def _serve(self) -> None:
+        self._release = asyncio.Event()
         app = web.Application(middlewares=[self._middleware])
         app.router.add_get("/api/v3/ping", self._ping)
         app.router.add_get("/api/v3/time", self._time)
@@ -192,13 +204,21 @@ class FakeExchange:
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         status = None
+        hang = False
         with self._lock:
             if self.fail_paths is None or request.path in self.fail_paths:
                 self._seen += 1
-                if self._fail_next:
-                    status = self._fail_next.pop(0)
+                if self._hang_next:
+                    self._hang_next -= 1
+                    hang = True
+                elif self._fail_next:
+                    status = self._fail_next.pop(0)  # None: answer normally
                 elif self.fail_every and self._seen % self.fail_every == 0:
                     status = self.fail_status
+        if hang:
+            self._record(request, 0)
+            await self._release.wait()
+            return web.json_response({"code": -1001, "msg": "released at shutdown"}, status=503)
         if status is not None:
             body = {"code": -1003, "msg": "Too many requests; current limit of IP is 1200 requests per minute."} \
                 if status == 429 else {"code": -1000, "msg": f"injected failure {status}"}
