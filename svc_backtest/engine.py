@@ -14,6 +14,7 @@ Public API
 ``controller_config_schema(controller_type, controller_name) -> dict``
 ``build_controller_config(config) -> ControllerConfigBase``
 ``default_trading_rule(trading_pair) -> TradingRule``
+``preload() -> dict``                         import every controller (worker initializer)
 """
 import asyncio
 import functools
@@ -42,18 +43,22 @@ from hummingbot.strategy_v2.models.base import RunnableStatus
 from hummingbot.strategy_v2.models.executors import CloseType
 from hummingbot.strategy_v2.models.executors_info import ExecutorInfo
 
-import svc_backtest.controllers  # noqa: F401  (the controllers package must be importable)
+import svc_backtest.controllers._common  # noqa: F401  (controllers' shared deps, pandas-ta included)
 from svc_backtest import patches
 from svc_backtest.errors import BadRequest, Cancelled, HbError, Invalid, NotFound
 from svc_backtest.patches import json_safe
 
 __all__ = ["Cancelled", "Engine", "build_controller_config", "controller_config_schema", "default_trading_rule",
-           "list_controllers", "required_candles", "run_backtest", "run_backtest_async", "summarize_executors"]
+           "executor_info_from_dict", "list_controllers", "normalize_candles", "preload", "required_candles",
+           "run_backtest", "run_backtest_async", "summarize_executors", "trading_rule_from_dict"]
 
 CONTROLLERS_MODULE = "svc_backtest.controllers"
 CANDLE_COLUMNS = ["timestamp", "open", "high", "low", "close", "volume", "quote_asset_volume",
                   "n_trades", "taker_buy_base_volume", "taker_buy_quote_volume"]
 DEFAULT_TRADE_COST = 0.0002
+VOLUME_DETAIL_COLUMNS = CANDLE_COLUMNS[6:]
+#: The columns hummingbot's executor simulators read.
+SIMULATOR_COLUMNS = ["timestamp", "open", "high", "low", "close", "volume"]
 #: Keys some hummingbot config files still carry that the current config classes reject.
 LEGACY_CONFIG_KEYS = ("candles_config",)
 
@@ -165,6 +170,15 @@ def build_controller_config(config: Mapping) -> ControllerConfigBase:
         err.fields = ["total_amount_quote"]
         raise err
     return cfg
+
+
+def preload() -> Dict[str, List[str]]:
+    """Import every controller module now (call once in a worker initializer); returns the index."""
+    index = _controller_index()
+    for controller_type, names in index.items():
+        for name in names:
+            _config_class(controller_type, name)
+    return list_controllers()
 
 
 # ====================================================================== trading rules
@@ -349,6 +363,7 @@ class Engine(patches.PatchedEngine):
         self._progress, self._cancel = progress, cancel
         self._rows_total = self._rows_done = 0
         self._step = self._next_report = 1
+        self._last_pct = -1.0
 
     async def initialize_backtesting_data_provider(self):
         provider, cfg = self.backtesting_data_provider, self.controller.config
@@ -359,17 +374,28 @@ class Engine(patches.PatchedEngine):
         for candles_config in configs:
             df = await provider.get_candles_feed(candles_config)
             ts = df["timestamp"]
-            if not ((ts >= start) & (ts <= end)).any():
+            # the resolution feed needs a candle inside the window; a coarser indicator feed may
+            # have its last candle open up to one interval before the start
+            slack = 0 if candles_config is resolution else CandlesBase.interval_to_seconds[candles_config.interval]
+            if not ((ts >= start - slack) & (ts <= end)).any():
                 raise NotFound(f"no {candles_config.interval} candles for {candles_config.connector} "
                                f"{candles_config.trading_pair} between {int(start)} and {int(end)}")
         self._check_cancel()
 
     def prepare_market_data(self) -> pd.DataFrame:
         df = super().prepare_market_data()
+        self._sim_frame = df[SIMULATOR_COLUMNS]
         self._rows_total, self._rows_done = len(df), 0
         self._step = self._next_report = max(1, math.ceil(len(df) / 100))
         self._report()
         return df
+
+    def simulate_executor(self, config, df: pd.DataFrame, trade_cost: float):
+        """Speed: the simulators copy the frame they get and only read candle columns, so hand them
+        those columns only instead of every feature column (10-20 % faster for market makers)."""
+        if len(df) == 0:
+            return super().simulate_executor(config, df, trade_cost)
+        return super().simulate_executor(config, self._sim_frame.loc[df.index[0]:df.index[-1]], trade_cost)
 
     async def update_state(self, row):
         await super().update_state(row)
@@ -389,8 +415,15 @@ class Engine(patches.PatchedEngine):
     def _report(self):
         self._check_cancel()
         if self._progress is not None:
-            pct = 100.0 * self._rows_done / self._rows_total if self._rows_total else 0.0
-            self._progress(round(pct, 2), self.executors_created)
+            pct = round(100.0 * self._rows_done / self._rows_total, 2) if self._rows_total else 0.0
+            self._last_pct = pct
+            self._progress(pct, self.executors_created)
+
+    def report_done(self):
+        """Final 100 % report (unless the loop already sent it)."""
+        if self._progress is not None and self._last_pct < 100.0:
+            self._last_pct = 100.0
+            self._progress(100.0, self.executors_created)
 
 
 # ====================================================================== jobs
@@ -482,8 +515,7 @@ async def run_backtest_async(job: Mapping, candles: CandleSource, trading_rules:
     if engine.warmup_rows_skipped:
         warnings.append(f"{engine.warmup_rows_skipped} candles at the start of the window were skipped while "
                         f"the indicators warmed up")
-    if engine._progress is not None:
-        engine._progress(100.0, engine.executors_created)
+    engine.report_done()
     key = f"{cfg.connector_name}_{cfg.trading_pair}"
     final_price = engine.backtesting_data_provider.prices.get(key)
     return {
@@ -502,11 +534,16 @@ async def run_backtest_async(job: Mapping, candles: CandleSource, trading_rules:
 
 
 def _features_to_columns(features) -> Dict[str, list]:
-    """Features frame -> ``{column: [values]}``; NaN/inf -> None; ``*_bt`` copies of OHLCV dropped."""
+    """Features frame -> ``{column: [values]}`` with NaN/inf -> None.
+
+    One row per simulated candle: ``timestamp`` and OHLCV at the backtesting resolution, then the
+    controller's features. The engine's ``*_bt`` working copies and the volume-detail candle
+    columns (a mix of resolution and indicator-interval values after the merge) are left out.
+    """
     if not isinstance(features, pd.DataFrame) or features.empty:
         return {}
     df = features.reset_index(drop=True)
-    df = df[[c for c in df.columns if not (c.endswith("_bt") and c[:-3] in df.columns)]]
+    df = df[[c for c in df.columns if not (str(c).endswith("_bt") or c in VOLUME_DETAIL_COLUMNS)]]
     out = {}
     for col in df.columns:
         s = df[col]

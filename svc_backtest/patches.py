@@ -60,6 +60,9 @@ def apply() -> bool:
     warnings.filterwarnings("ignore", category=pd.errors.SettingWithCopyWarning, module=r"hummingbot\..*")
     warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"hummingbot\.strategy_v2\..*")
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"hummingbot\.strategy_v2\..*")
+    # ExecutorSimulation hands numpy bools to pydantic: one DeprecationWarning per executor snapshot.
+    warnings.filterwarnings("ignore", message="In future, it will be an error for 'np.bool'",
+                            category=DeprecationWarning)
     _applied = True
     return True
 

@@ -21,7 +21,7 @@ class State:
     def __init__(self, rt: Runtime):
         from .store import CandleStore, CandleKey
 
-        self.store = CandleStore(rt.settings.data_dir / "candles")
+        self.store = CandleStore(rt.settings.data_dir)  # the store keeps its own candles/ folder
         self.Key = CandleKey
         self.downloads: dict[str, dict] = {}  # task_id -> state; concurrent downloads of a key share one
         self.by_key: dict[str, asyncio.Task] = {}

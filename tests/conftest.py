@@ -7,6 +7,8 @@ import pytest
 from shared.settings import Settings
 from tests.broker import TestBroker
 
+pytest_plugins = ["tests.fakes.fixtures"]
+
 
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory):

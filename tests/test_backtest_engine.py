@@ -145,6 +145,8 @@ def test_every_controller_runs(market, controller_type, name):
     assert result["warnings"] == [f"no trading rule for {CONNECTOR} {PAIR}: used a permissive default"]
     features = result["processed_data"]
     assert len(features["timestamp"]) == result["meta"]["candles"]
+    assert {"timestamp", "open", "high", "low", "close", "volume"} <= set(features)
+    assert not any(col.endswith("_bt") for col in features)
     decision = "signal" if controller_type == "directional_trading" else "reference_price"
     if name != "pmm_simple":
         assert all(v is not None for v in features[decision])
@@ -251,6 +253,7 @@ def test_unknown_controller_is_not_found(market):
     ("bollinger_v1", {"bb_length": -5}, "bb_length"),
     ("dman_maker_v2", {"dca_amounts": [1, 2]}, "dca_amounts"),
     ("dman_v3", {"trailing_stop": "0.01"}, "trailing_stop"),
+    ("pmm_dynamic", {"interval": "7m"}, "interval"),
 ])
 def test_bad_config_field_is_invalid_and_named(market, name, bad, field):
     with pytest.raises(Invalid) as info:

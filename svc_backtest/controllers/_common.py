@@ -6,15 +6,16 @@ controller module's members (alphabetically), so a base bound by name in the mod
 chosen instead of the real one.
 """
 from decimal import Decimal
-from typing import List, Optional
+from typing import Annotated, List, Optional
 
 import numpy as np
 import pandas as pd
 import pandas_ta as ta
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 from pydantic_core.core_schema import ValidationInfo
 
 from hummingbot.core.data_type.common import TradeType
+from hummingbot.data_feed.candles_feed.candles_base import CandlesBase
 from hummingbot.data_feed.candles_feed.data_types import CandlesConfig
 from hummingbot.strategy_v2.controllers.directional_trading_controller_base import (
     DirectionalTradingControllerBase,
@@ -27,6 +28,16 @@ CANDLE_COLUMNS = ["timestamp", "open", "high", "low", "close", "volume", "quote_
 
 
 # ---------------------------------------------------------------- parsing
+
+def _check_interval(value: str) -> str:
+    if value not in CandlesBase.interval_to_seconds:
+        raise ValueError(f"unknown candle interval {value!r} (use one of {', '.join(CandlesBase.interval_to_seconds)})")
+    return value
+
+
+#: A candle interval hummingbot knows ("1m", "3m", "1h", ...).
+Interval = Annotated[str, AfterValidator(_check_interval)]
+
 
 def split_list(value):
     """'0.01,0.02' / 0.01 / [0.01, 0.02] / None -> list (items are cast by pydantic afterwards)."""
@@ -156,7 +167,7 @@ class DirectionalConfig(DirectionalTradingControllerConfigBase):
         "prompt": "Candles connector (blank = same as connector_name): ", "prompt_on_new": True})
     candles_trading_pair: Optional[str] = Field(default=None, json_schema_extra={
         "prompt": "Candles trading pair (blank = same as trading_pair): ", "prompt_on_new": True})
-    interval: str = Field(default="3m", json_schema_extra={
+    interval: Interval = Field(default="3m", json_schema_extra={
         "prompt": "Candle interval (e.g. 1m, 3m, 1h): ", "prompt_on_new": True})
 
 

@@ -23,7 +23,7 @@ class PMMDynamicConfig(_common.MarketMakingLevelsConfig):
     sell_spreads: List[float] = _common.spreads_field([1.0, 2.0, 4.0], "sell (in NATR units)")
     candles_connector: str | None = Field(default=None, json_schema_extra={"prompt": "Candles connector: "})
     candles_trading_pair: str | None = Field(default=None, json_schema_extra={"prompt": "Candles pair: "})
-    interval: str = Field(default="3m", json_schema_extra={"prompt": "Candle interval: "})
+    interval: _common.Interval = Field(default="3m", json_schema_extra={"prompt": "Candle interval: "})
     macd_fast: int = Field(default=21, gt=0, json_schema_extra={"prompt": "MACD fast length: "})
     macd_slow: int = Field(default=42, gt=0, json_schema_extra={"prompt": "MACD slow length: "})
     macd_signal: int = Field(default=9, gt=0, json_schema_extra={"prompt": "MACD signal length: "})

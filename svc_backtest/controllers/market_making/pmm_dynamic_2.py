@@ -21,7 +21,7 @@ class PMMDynamic2Config(_common.MarketMakingLevelsConfig):
     sell_spreads: List[float] = _common.spreads_field([0.5, 1.0], "sell (in band widths)")
     candles_connector: str | None = Field(default=None, json_schema_extra={"prompt": "Candles connector: "})
     candles_trading_pair: str | None = Field(default=None, json_schema_extra={"prompt": "Candles pair: "})
-    interval: str = Field(default="3m", json_schema_extra={"prompt": "Candle interval: "})
+    interval: _common.Interval = Field(default="3m", json_schema_extra={"prompt": "Candle interval: "})
     bb_length: int = Field(default=50, gt=1, json_schema_extra={"prompt": "Bollinger length: "})
     bb_std: float = Field(default=2.0, gt=0, json_schema_extra={"prompt": "Bollinger std multiplier: "})
     rsi_length: int = Field(default=14, gt=0, json_schema_extra={"prompt": "RSI length: "})
