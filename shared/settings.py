@@ -25,12 +25,18 @@ class Settings(BaseSettings):
     bot_namespace: str = "hbot"
     instance_id: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
     data_dir: Path = Path("data")
+    bots_dir_override: Path | None = Field(default=None, validation_alias="HBMESH_BOTS_DIR")
     database_url: str | None = None
     log_level: str = "INFO"
     max_concurrency: int = 64
     default_timeout_s: float = 30.0
     reconnect_max_backoff_s: float = 2.0
     session_expiry_s: int = 300
+
+    @property
+    def bots_dir(self) -> Path:
+        """Bot instances, archives and credentials (hummingbot-api's bots/ folder); shared by services."""
+        return self.bots_dir_override or self.data_dir / "bots"
 
     @property
     def broker_host(self) -> str:

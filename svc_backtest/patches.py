@@ -4,7 +4,8 @@ Every fix is a subclass, nothing in hummingbot is modified:
 
 * ``WarmupDataProvider``   - warm-up buffer: ``get_candles_df`` honours ``max_records``.
 * ``FixedDCAExecutorSimulator`` - B5: DCA fills booked at each level's own entry time.
-* ``PatchedEngine``        - B6 (``prepare_market_data``), B2/B3/B7 (``summarize_results``) and uses the two above.
+* ``PatchedEngine``        - B6 (``prepare_market_data``), B2/B3/B7 (``summarize_results``), the
+  one-tick position-hold lag (``update_executors_info``) and uses the two above.
 * ``json_safe``            - B3: NaN/inf/Decimal/Enum/numpy -> strict JSON values.
 
 ``apply()`` (run at import, idempotent) only does the process-wide part: it checks the installed
@@ -232,7 +233,7 @@ class _SummaryRow:
 # ------------------------------------------------------------------ engine
 
 class PatchedEngine(BacktestingEngineBase):
-    """``BacktestingEngineBase`` with the warm-up, B5, B6, B2, B3 and B7 fixes."""
+    """``BacktestingEngineBase`` with the warm-up, B5, B6, B2, B3, B7 and position-hold-lag fixes."""
 
     def __init__(self, terminated_executors_window: Optional[float] = BacktestingEngineBase.DEFAULT_TERMINATED_EXECUTORS_WINDOW):
         super().__init__(terminated_executors_window=terminated_executors_window)
@@ -296,6 +297,19 @@ class PatchedEngine(BacktestingEngineBase):
             if not missing[first_valid:].any():  # NaN only before the first value: a warm-up column
                 required.append(col)
         return required
+
+    # position-hold lag -----------------------------------------------------
+    def update_executors_info(self, timestamp: float):
+        """Book executors that just terminated as POSITION_HOLD into the position ledger at once.
+
+        The stock tick turns last tick's POSITION_HOLD executors into position holds (step 1) and
+        only then finds this tick's (step 2), so for one tick a filled order is neither active nor
+        in ``positions_held``. A spot market maker's rebalance check then sees the base asset as
+        still missing and sends another market order, and the next tick sells the excess: 241
+        rebalance orders instead of 1 in 6 hours of pmm_simple on a spot pair.
+        """
+        super().update_executors_info(timestamp)
+        self._update_positions_from_stopped_executors()
 
     # B2 / B3 / B7 ---------------------------------------------------------
     @staticmethod

@@ -128,9 +128,13 @@ class Scheduler:
                                    str(self.data / "backtest" / "results"), REPLY_LIMIT)
 
     async def _ensure_candles(self, need: dict, job: dict) -> None:
-        """Ask svc_marketdata for the range; the warm-up part before start_time is best effort."""
+        """Ask svc_marketdata for the range unless it is stored; the warm-up part before start_time is
+        best effort (an exchange may have no older data)."""
         rng = {"connector_name": need["connector"], "trading_pair": need["trading_pair"],
                "interval": need["interval"], "start_time": need["start"], "end_time": need["end"]}
+        stored = await self.rt.call("marketdata", "candles/status", rng, timeout=30)
+        if stored["rows"] and not stored["gaps"]:
+            return
         try:
             await self.rt.call("marketdata", "candles/ensure", rng, timeout=3600)
         except HbError as exc:

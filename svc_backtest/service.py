@@ -29,9 +29,9 @@ class State:
         from .scheduler import Scheduler
         from .tasks import TaskStore
 
-        self.tasks = TaskStore(rt.settings.sqlalchemy_url("backtest"))
+        self.tasks = TaskStore(rt.settings.sqlalchemy_url("backtest"),
+                               lease_s=float(os.environ.get("HBMESH_BACKTEST_LEASE_S", "15")))
         size = int(os.environ.get("HBMESH_BACKTEST_WORKERS", "2"))
-        self.scheduler: Scheduler | None = None
         self.pool = WorkerPool(size, rt.settings.data_dir / "backtest" / "cancel", self._progress)
         self.scheduler = Scheduler(rt, self.tasks, self.pool)
         self.results_dir = rt.settings.data_dir / "backtest" / "results"

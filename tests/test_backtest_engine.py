@@ -64,14 +64,14 @@ def assert_valid_result(result: dict):
     assert len(result["pnl_timeseries"]) == result["meta"]["candles"]
 
 
-def run_base_engine(market, name, start=START, end=END, **config):
+def run_base_engine(market, name, start=START, end=END, connector=CONNECTOR, **config):
     """Hummingbot's unpatched engine, made offline by pre-filling its candles and trading rules."""
-    cfg = engine.build_controller_config(make_job(name, **config)["config"])
+    cfg = engine.build_controller_config(make_job(name, connector_name=connector, **config)["config"])
     base = BacktestingEngineBase()
     provider = base.backtesting_data_provider
-    provider.trading_rules[CONNECTOR] = {PAIR: engine.default_trading_rule(PAIR)}
+    provider.trading_rules[connector] = {PAIR: engine.default_trading_rule(PAIR)}
     for interval in ("1m", "3m"):
-        provider.candles_feeds[f"{CONNECTOR}_{PAIR}_{interval}"] = market.candles(interval, start - DAY // 2, end)
+        provider.candles_feeds[f"{connector}_{PAIR}_{interval}"] = market.candles(interval, start - DAY // 2, end)
     return asyncio.run(base.run_backtesting(cfg, start, end, "1m", 0.0002))
 
 
@@ -423,6 +423,39 @@ def test_patch_b5_dca_fills_from_each_levels_entry(market):
     assert run_default(market, "dman_v3")["results"]["total_positions"] > 0
 
 
+@pytest.mark.parametrize("closes,close_type,filled", [
+    ([100, 99.5, 98.9, 98.0, 97.5, 96.9, 95.0, 93.0, 92.0, 91.0], "STOP_LOSS", 300),  # both levels, then -5 %
+    ([100, 99.5, 98.9, 98.0, 97.5, 96.9, 97.5, 98.0, 98.5, 98.6], "TIME_LIMIT", 300),  # both levels, no exit
+    ([100, 100.5, 101, 101.5, 102, 102.5, 103, 103.5, 104, 104.5], "TIME_LIMIT", 0),   # never fills
+])
+def test_fixed_dca_simulator_exits(closes, close_type, filled):
+    df, config = _dca_case()
+    c = np.array(closes, dtype=float)
+    df = df.iloc[:len(c)].assign(open=c, close=c, high=c * 1.001, low=c * 0.999)
+    sim = patches.FixedDCAExecutorSimulator().simulate(df, config, 0.0002)
+    frame = sim.executor_simulation
+    assert sim.close_type.name == close_type
+    assert frame["filled_amount_quote"].iloc[-1] == 2 * filled  # round trip booked on the closing row
+    if filled:
+        avg = 300 / (100 / 99 + 200 / 97)
+        assert frame["current_position_average_price"].iloc[-1] == pytest.approx(avg)
+        expected = (c[len(frame) - 1] / avg - 1) * 300 - 2 * 0.0002 * 300
+        assert frame["net_pnl_quote"].iloc[-1] == pytest.approx(expected)
+
+
+def test_directional_side_count_fix():
+    from hummingbot.strategy_v2.controllers.directional_trading_controller_base import DirectionalTradingControllerBase
+    cfg = engine.build_controller_config({"controller_name": "bollinger_v1", "max_executors_per_side": 1})
+    provider = engine.OfflineDataProvider()
+    provider.update_backtesting_time(START, END)
+    controller = cfg.get_controller_class()(config=cfg, market_data_provider=provider, actions_queue=None)
+    controller.executors_info = [engine.executor_info_from_dict(executor_dict(0.0, 100.0, close_type=None))]
+    provider._time = START + 3600
+    assert DirectionalTradingControllerBase.can_create_executor(controller, -1) is False  # a long blocks shorts
+    assert controller.can_create_executor(-1) is True
+    assert controller.can_create_executor(1) is False  # the long side is full
+
+
 def test_patch_b5_last_level_without_stop_loss():
     df, config = _dca_case()
     config = config.model_copy(update={"stop_loss": None, "prices": [Decimal(99)], "amounts_quote": [Decimal(100)]})
@@ -461,6 +494,19 @@ def test_patch_warmup_buffer_kept(market):
         p.candles_feeds[f"{CONNECTOR}_{PAIR}_3m"] = market.candles("3m", START - DAY, END)
     assert len(stock.get_candles_df(CONNECTOR, PAIR, "3m", 200)) == DAY // 180 + 1
     assert len(provider.get_candles_df(CONNECTOR, PAIR, "3m", 200)) == DAY // 180 + 1 + 200
+
+
+def test_patch_position_hold_lag_spot_rebalance(market):
+    base = run_base_engine(market, "pmm_simple", end=START + 6 * 3600, connector="binance")
+    churn = base["results"]["close_types"]["POSITION_HOLD"]
+    assert churn > 50  # the bug: a rebalance market order nearly every other tick
+    job = make_job("pmm_simple", end=START + 6 * 3600, connector_name="binance")
+    result = engine.run_backtest(job, {f"binance_{PAIR}_1m": market.candles("1m", START, START + 6 * 3600)})
+    assert_valid_result(result)
+    assert result["results"]["close_types"]["POSITION_HOLD"] == 1  # one order buys the base the sells need
+    hold = result["position_holds"][0]
+    assert hold["buy_amount_quote"] == pytest.approx(500) and hold["sell_amount_quote"] == 0
+    assert hold["unrealized_pnl_quote"] is not None and hold["side"] == "BUY"
 
 
 def test_patches_apply_is_idempotent():

@@ -27,12 +27,17 @@ def pmm_dynamic(**over) -> dict:
 
 
 @contextlib.asynccontextmanager
-async def mesh(settings, tmp_path, days: int = 4):
+async def mesh(settings, tmp_path, days: int = 4, with_backtest: bool = True):
     """Both services and the gateway, with synthetic candles imported into the market data store."""
     one_minute = generate_candles(START - DAY, START + days * DAY)
     files = {"1m": one_minute, "3m": resample(one_minute, "3m")}  # controllers read 3m features too
-    async with running(marketdata, settings), running(backtest, settings), running_gateway(settings) as http:
-        await wait_online(http, "backtest")
+    async with contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(running(marketdata, settings))
+        if with_backtest:
+            await stack.enter_async_context(running(backtest, settings))
+        http = await stack.enter_async_context(running_gateway(settings))
+        if with_backtest:
+            await wait_online(http, "backtest")
         await wait_online(http, "marketdata")
         mesh_ = http.app.state.mesh
         for interval, df in files.items():

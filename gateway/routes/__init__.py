@@ -1,5 +1,8 @@
-"""Route groups; each maps hummingbot-api's paths onto one service's commands."""
+"""Route groups; each module maps hummingbot-api's paths onto one service's commands and exposes `router`.
+Groups are found by module, so a service's routes are wired as soon as its module lands."""
 
-from . import backtesting, market_data, system
+import importlib
+import pkgutil
 
-GROUPS = [system.router, backtesting.router, market_data.router]
+GROUPS = [importlib.import_module(f"{__name__}.{m.name}").router
+          for m in sorted(pkgutil.iter_modules(__path__), key=lambda m: (m.name != "system", m.name))]

@@ -5,6 +5,12 @@ loop, so it serves sync and async tests alike. Candles are a pure function of (t
 so overlapping pages always agree. Every request is logged (path, query) and counted per path;
 ``fail_every`` / ``fail_next`` inject 429s (or any status) to exercise retries.
 
+The signed spot account endpoint ``GET /api/v3/account`` answers ``balances`` (Binance's shape). With
+``api_keys`` ({api_key: secret}) set, it checks the ``X-MBX-APIKEY`` header and the HMAC-SHA256
+``signature`` over the rest of the query the way Binance does (401 -2015 / 400 -1022 otherwise); without
+it, any key and signature are accepted. ``GET /api/v3/ticker/24hr`` and ``/api/v3/ticker/price`` answer
+``prices`` ({symbol: price}) or the close of the symbol's current 1m candle.
+
     with FakeExchange() as ex:
         use_exchange_url("binance", ex.url)
         ...
@@ -14,6 +20,8 @@ so overlapping pages always agree. Every request is logged (path, query) and cou
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import threading
 import time
 from collections import Counter
@@ -90,6 +98,10 @@ class FakeExchange:
     fail_every: int | None = None  # answer fail_status to every Nth request (counting all paths)
     fail_status: int = 429
     fail_paths: tuple[str, ...] | None = None  # restrict injected failures to these paths
+    #: the spot account's balances: (asset, free, locked)
+    balances: list[tuple[str, str, str]] = field(default_factory=lambda: [("BTC", "0.5", "0.1"), ("USDT", "1000", "0")])
+    api_keys: dict[str, str] = field(default_factory=dict)  # api key -> secret; empty: accept any
+    prices: dict[str, str] = field(default_factory=dict)  # symbol -> last price
 
     def __post_init__(self) -> None:
         self.requests: list[Request] = []
@@ -190,6 +202,9 @@ class FakeExchange:
         app.router.add_get("/api/v3/time", self._time)
         app.router.add_get("/api/v3/exchangeInfo", self._spot_info)
         app.router.add_get("/api/v3/klines", self._spot_klines)
+        app.router.add_get("/api/v3/account", self._spot_account)
+        app.router.add_get("/api/v3/ticker/24hr", self._ticker)
+        app.router.add_get("/api/v3/ticker/price", self._ticker)
         app.router.add_get("/fapi/v1/ping", self._ping)
         app.router.add_get("/fapi/v1/time", self._time)
         app.router.add_get("/fapi/v1/exchangeInfo", self._perp_info)
@@ -249,6 +264,40 @@ class FakeExchange:
     async def _perp_info(self, request: web.Request) -> web.Response:
         return web.json_response({"timezone": "UTC", "serverTime": int(time.time() * 1000), "rateLimits": [],
                                   "assets": [], "symbols": [_symbol(b, q, perp=True) for b, q in self.symbols]})
+
+    async def _spot_account(self, request: web.Request) -> web.Response:
+        raw = request.query_string
+        if "signature=" not in raw or "timestamp" not in request.query:
+            return web.json_response({"code": -1102, "msg": "Mandatory parameter 'signature' was not sent."},
+                                     status=400)
+        if self.api_keys:
+            key = request.headers.get("X-MBX-APIKEY", "")
+            secret = self.api_keys.get(key)
+            if secret is None:
+                return web.json_response({"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."},
+                                         status=401)
+            signed, _, signature = raw.rpartition("&signature=")
+            expected = hmac.new(secret.encode(), signed.encode(), hashlib.sha256).hexdigest()
+            if not hmac.compare_digest(expected, signature):
+                return web.json_response({"code": -1022, "msg": "Signature for this request is not valid."},
+                                         status=400)
+        return web.json_response({
+            "makerCommission": 10, "takerCommission": 10, "buyerCommission": 0, "sellerCommission": 0,
+            "canTrade": True, "canWithdraw": True, "canDeposit": True, "updateTime": int(time.time() * 1000),
+            "accountType": "SPOT", "permissions": ["SPOT"],
+            "balances": [{"asset": a, "free": f, "locked": lk} for a, f, lk in self.balances]})
+
+    async def _ticker(self, request: web.Request) -> web.Response:
+        symbol = request.query.get("symbol")
+        if symbol not in {f"{b}{s}" for b, s in self.symbols}:
+            return web.json_response({"code": -1121, "msg": "Invalid symbol."}, status=400)
+        price = self.prices.get(symbol)
+        if price is None:
+            now = int(time.time() * 1000)
+            price = f"{candle_values(now - now % 60_000, 60_000)[3]:.8f}"
+        if request.path.endswith("/price"):
+            return web.json_response({"symbol": symbol, "price": price})
+        return web.json_response({"symbol": symbol, "lastPrice": price, "priceChange": "0", "volume": "1"})
 
     async def _spot_klines(self, request: web.Request) -> web.Response:
         return self._klines(request, SPOT_MAX_LIMIT)

@@ -1,9 +1,10 @@
 """PMM Dynamic: spreads scale with NATR and the reference price leans with MACD.
 
 Spreads are in units of volatility: a spread of 1 means one NATR away from the reference price.
-The reference price is shifted by a fraction of half a NATR: half from the MACD's rolling z-score
-(mean-reverting, clipped to +-3) and half from the sign of the MACD histogram (momentum). The
-z-score uses a trailing window, so there is no look-ahead.
+The reference price moves by ``(0.5 * z + 0.5 * sign(MACD histogram)) * NATR / 2``, where ``z`` is
+minus the MACD's z-score over the last 100 candles (mean-reverting, clipped to +-3) and the
+histogram sign adds momentum; the shift is at most one NATR. The z-score uses a trailing window,
+so there is no look-ahead.
 """
 from decimal import Decimal
 from typing import List

@@ -1,0 +1,40 @@
+"""Processes the relay benchmark runs: a stand-in backtest service, and the same work as a plain FastAPI route."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from shared.schemas.common import TaskId
+from shared.service import Runtime, Service
+
+service = Service("backtest", "benchmark stand-in")
+TASK = {"task_id": "", "status": "completed", "progress": 100.0, "created_at": "2026-01-01T00:00:00+00:00"}
+
+
+@service.command("tasks/get")
+async def get(req: TaskId, rt: Runtime) -> dict:
+    return {**TASK, "task_id": req.task_id}
+
+
+def direct_app():
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get("/backtesting/tasks/{task_id}")
+    async def task(task_id: str) -> dict:
+        return {**TASK, "task_id": task_id}
+
+    return app
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "service":
+        from shared.service import run_services
+
+        asyncio.run(run_services([service]))
+    else:
+        import uvicorn
+
+        uvicorn.run(direct_app(), host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False)

@@ -1,0 +1,1 @@
+"""svc_fleet: bot containers, bot control over MQTT, strategy library, bot runs."""
