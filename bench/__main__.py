@@ -9,10 +9,10 @@ from pathlib import Path
 
 import psutil
 
-from bench import backtest, bench_candle_store, memory, relay
+from bench import backtest, bench_candle_store, fleet, memory, relay
 
 SUITES = [("gateway relay", relay.run), ("backtest", backtest.run), ("candle store", bench_candle_store.run),
-          ("memory", memory.run)]
+          ("fleet freshness", fleet.run), ("memory", memory.run)]
 
 
 def machine() -> str:

@@ -204,7 +204,10 @@ class CredentialStore:
             return False
         if not self.password:
             return False
-        self.add_account(MASTER_ACCOUNT)
+        try:
+            self.add_account(MASTER_ACCOUNT)
+        except Conflict:
+            return False  # another instance sharing this folder created it first
         return True
 
     def list_accounts(self) -> list[str]:

@@ -1,7 +1,7 @@
 """svc_accounts' entrypoints: commands on hbmesh/v1/accounts/... mapped onto credentials, connectors,
 balances and their history.
 
-Credentials live under ``<HBMESH_DATA_DIR>/bots/credentials/<account>/`` in Hummingbot's own format,
+Credentials live under ``<bots dir>/credentials/<account>/`` (``HBMESH_BOTS_DIR``, default ``<HBMESH_DATA_DIR>/bots``) in Hummingbot's own format,
 encrypted with ``CONFIG_PASSWORD``; svc_fleet copies an account folder (``profile``) into a bot's
 ``conf/``. A balance loop (``HBMESH_ACCOUNTS_BALANCE_INTERVAL_S``) stores a snapshot per pass and
 publishes it on ``events/portfolio/snapshot``.
@@ -66,7 +66,7 @@ async def lifespan(rt: Runtime):
 
         await asyncio.to_thread(exchange_url_overrides)
     await asyncio.to_thread(_import_hummingbot)
-    credentials = CredentialStore(rt.settings.data_dir / "bots" / "credentials", cfg.password)
+    credentials = CredentialStore(rt.settings.bots_dir / "credentials", cfg.password)
     problems = await asyncio.to_thread(credentials.check_all)
     for account, reason in problems.items():
         log.error("credentials unusable: %s", reason, extra={"account": account})

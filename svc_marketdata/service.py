@@ -10,7 +10,9 @@ from shared.schemas.common import TaskId, TaskProgress
 from shared.schemas.marketdata import (CandleEvent, CandleKeyReq, CandleRange, CandlesGet, CandlesImport,
                                        LiveCandles, StoreStatus, TradingRulesReq)
 from shared.service import Runtime, Service
-from shared.errors import NotFound
+from shared.errors import HbError, NotFound
+
+RULES_RETRY_AFTER_S = 60.0  # an unreachable exchange is asked again after this, not on every backtest
 
 service = Service("marketdata", "Candle downloads, a gap-aware Parquet candle store, trading rules")
 service.event("tasks/{task_id}", TaskProgress, "Download progress and completion")
@@ -26,6 +28,7 @@ class State:
         self.downloads: dict[str, dict] = {}  # task_id -> state; concurrent downloads of a key share one
         self.by_key: dict[str, asyncio.Task] = {}
         self.rules: dict[str, dict[str, dict]] = {}
+        self.rules_failed: dict[str, tuple[float, HbError]] = {}  # connector -> (when, error): no retry storm
         self.rules_lock = asyncio.Lock()
 
 
@@ -172,7 +175,16 @@ async def trading_rules(req: TradingRulesReq, rt: Runtime) -> list[dict]:
         cached = state.rules.setdefault(req.connector_name, {})
         missing = [p for p in req.trading_pairs if p.upper() not in cached] or ([] if cached else None)
         if missing is None or missing:
-            for rule in await fetch_trading_rules(req.connector_name, missing or None):
+            failed = state.rules_failed.get(req.connector_name)
+            if failed and time.monotonic() - failed[0] < RULES_RETRY_AFTER_S:
+                raise failed[1]
+            try:
+                fetched = await fetch_trading_rules(req.connector_name, missing or None)
+            except HbError as exc:
+                state.rules_failed[req.connector_name] = (time.monotonic(), exc)
+                raise
+            state.rules_failed.pop(req.connector_name, None)
+            for rule in fetched:
                 cached[rule["trading_pair"]] = rule
     pairs = [p.upper() for p in req.trading_pairs] or list(cached)
     unknown = [p for p in pairs if p not in cached]

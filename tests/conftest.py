@@ -7,7 +7,7 @@ import pytest
 from shared.settings import Settings
 from tests.broker import TestBroker
 
-pytest_plugins = ["tests.fakes.fixtures"]
+pytest_plugins = ["tests.fakes.fixtures", "tests.fakes.docker_engine"]
 
 
 @pytest.fixture(scope="session")

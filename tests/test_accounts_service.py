@@ -146,7 +146,7 @@ async def test_accounts_credentials_and_balances(settings, env, exchange, tmp_pa
 @pytest.mark.timeout(240)
 async def test_balance_loop_stores_and_publishes_every_pass(settings, env, exchange):
     env.setenv("HBMESH_ACCOUNTS_BALANCE_INTERVAL_S", "0.2")
-    creds = CredentialStore(settings.data_dir / "bots" / "credentials", PW)  # written before the service starts
+    creds = CredentialStore(settings.bots_dir / "credentials", PW)  # written before the service starts
     await asyncio.to_thread(creds.ensure_master)
     await asyncio.to_thread(creds.add_credential, "master_account", "binance", BINANCE)
     root = f"{settings.prefix}/v1"
@@ -163,7 +163,7 @@ async def test_balance_loop_stores_and_publishes_every_pass(settings, env, excha
 
 @pytest.mark.timeout(120)
 async def test_changed_password_is_detected_at_start_and_nothing_is_touched(settings, env, caplog):
-    root = settings.data_dir / "bots" / "credentials"
+    root = settings.bots_dir / "credentials"
     old = CredentialStore(root, "the old password")
     await asyncio.to_thread(old.ensure_master)
     await asyncio.to_thread(old.add_account, "alice")

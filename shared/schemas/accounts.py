@@ -13,7 +13,7 @@ from .common import Name
 CredentialValue = str | int | float | bool
 Credentials = dict[str, CredentialValue]
 HistoryInterval = Literal["1m", "5m", "15m", "30m", "1h", "4h", "12h", "1d"]
-Time = Annotated[float, msgspec.Meta(ge=0)]
+Time = Annotated[float, msgspec.Meta(ge=0, le=4_102_444_800_000)]  # up to 2100, in s or ms
 
 
 class AccountReq(msgspec.Struct):
