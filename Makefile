@@ -4,6 +4,9 @@ SHELL := /bin/bash
 VENV := .venv
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.hbmesh-installed
+# A second, tiny venv with commlib-py 0.11.5 (paho 1.x, what bots and hbotrc use): a real commlib peer for tests.
+COMMLIB_VENV := .venv-commlib
+COMMLIB_STAMP := $(COMMLIB_VENV)/.installed
 PYTEST_ARGS ?=
 
 # A working Python 3.12: python3.12 on PATH first (pyenv shims may exist but fail), then pyenv's install.
@@ -25,10 +28,15 @@ $(STAMP): requirements.lock pyproject.toml
 	$(VENV)/bin/uv pip install -q -p $(VENV)/bin/python --no-deps -e .
 	@touch $(STAMP)
 
+$(COMMLIB_STAMP): tests/commlib-peer.lock $(STAMP)
+	@test -x $(COMMLIB_VENV)/bin/python || $(PY312) -m venv $(COMMLIB_VENV)
+	$(VENV)/bin/uv pip install -q -p $(COMMLIB_VENV)/bin/python -r tests/commlib-peer.lock
+	@touch $(COMMLIB_STAMP)
+
 run: install
 	$(VENV)/bin/hbmesh up
 
-test: install
+test: install $(COMMLIB_STAMP)
 	@command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto || { echo "tests need the mosquitto broker binary: apt-get install mosquitto mosquitto-clients"; exit 1; }
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
@@ -39,4 +47,4 @@ asyncapi: install
 	$(VENV)/bin/hbmesh asyncapi > asyncapi.json
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(COMMLIB_VENV)

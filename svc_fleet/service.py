@@ -8,6 +8,7 @@ archive_task. Blocking work (Docker, files, SQL, hummingbot imports) runs in thr
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 import contextlib
 import datetime as dt
 import logging
@@ -272,7 +273,9 @@ async def _deploy(rt: Runtime, req: InstanceCreate, strategy_name: str | None, e
     image = req.image or fs.default_image
     if state.presence.online("accounts"):  # the account's credentials come from svc_accounts when it runs
         profile = await rt.call("accounts", "profile", {"account_name": req.credentials_profile}, timeout=60)
-        await asyncio.to_thread(write_profile, state.folder, req.credentials_profile, profile["files"])
+        own = state.folder.credentials(req.credentials_profile).resolve()
+        if Path(profile.get("path") or "").resolve() != own:  # a shared bots dir: svc_accounts' folder is ours
+            await asyncio.to_thread(write_profile, state.folder, req.credentials_profile, profile["files"])
     plan = await asyncio.to_thread(
         create, state.folder, req.instance_name, req.credentials_profile, state.broker_for_bots(rt), image,
         script_config=req.script_config, headless=req.headless, config_password=state.config_password,

@@ -403,8 +403,12 @@ ROLE_PUBLISHES = {
                  ["hbmesh/v1/fleet/bots", "hbmesh/v1/archive/bots/archive", "hbot/bot-a/start"]),
     "archive": (["hbmesh/v1/archive/events/bots/b", "hbmesh/v1/replies/fleet-i-1a2b/3"],
                 ["hbmesh/v1/accounts/credentials/add", "hbmesh/v1/fleet/bots/start", "hbot/bot-a/stop"]),
+    # (the gateway can write hbmesh/v1/replies/+/+ through the bots' pattern: mosquitto patterns apply to every
+    # user and a deny would also take away its reply reads; nor can it be kept off the services' events/ and
+    # presence/, which it reads; EMQX's acl.conf restricts both)
     "gateway": ([f"hbmesh/v1/{s}/ping" for s in SERVICES],
-                ["hbot/bot-a/start", "hbmesh/v1/replies/backtest-i-1a2b/1", "hbmesh/v1/gateway/x", "other/x"]),
+                ["hbot/bot-a/start", "hbmesh/v1/replies/backtest-i-1a2b/1/2",
+                 "hbmesh/v1/gateway/x", "other/x"]),
     "operator": ([],
                  ["hbmesh/v1/backtest/events/x", "hbmesh/v1/backtest/tasks/submit", "hbot/bot-a/hb",
                   "hbot/hbmesh-operator/hb", "hbmesh/v1/replies/gw-1/1", "other/x"]),

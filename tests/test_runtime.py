@@ -177,3 +177,21 @@ async def test_raw_mosquitto_pub_sub_round_trip(settings):
     reply = json.loads(out)
     assert reply["data"] == {"status": 200, "msg": "ok", "result": {"text": "raw", "instance": settings.instance_id}}
     assert reply["header"]["content_type"] == "json"
+
+
+COMMLIB_PY = os.path.join(os.getcwd(), ".venv-commlib", "bin", "python")
+
+
+@pytest.mark.skipif(not os.path.exists(COMMLIB_PY), reason="make test creates .venv-commlib (commlib-py 0.11.5)")
+async def test_commlib_rpc_client_calls_a_service(settings):
+    """commlib-py's own RPCClient (the library bots and hbotrc are built on) gets our reply."""
+    async with running(echo, settings):
+        proc = await asyncio.create_subprocess_exec(
+            COMMLIB_PY, "-m", "tests.commlib_peer", str(settings.broker_port), topic(settings, "echo"),
+            json.dumps({"text": "from-commlib", "n": 2}), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    line = next(l for l in out.decode().splitlines() if l.startswith("REPLY "))
+    reply = json.loads(line[len("REPLY "):])
+    assert reply["status"] == 200 and reply["result"] == {"text": "from-commlibfrom-commlib",
+                                                          "instance": settings.instance_id}
