@@ -58,6 +58,7 @@ class Link:
     client_id: str
     will: Will | None = None
     on_connect: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    session_expiry_s: int | None = None  # None: settings.session_expiry_s
 
     def __post_init__(self) -> None:
         self._routes: list[_Route] = []
@@ -154,7 +155,8 @@ class Link:
         if self.will:
             will = aiomqtt.Will(self.will.topic, self.will.payload, qos=self.will.qos, retain=self.will.retain)
         connect_props = Properties(PacketTypes.CONNECT)
-        connect_props.SessionExpiryInterval = s.session_expiry_s
+        connect_props.SessionExpiryInterval = (s.session_expiry_s if self.session_expiry_s is None
+                                               else self.session_expiry_s)
         return aiomqtt.Client(
             hostname=s.broker_host, port=s.broker_port, username=s.broker_username or None,
             password=s.broker_password or None, identifier=self.client_id,

@@ -116,7 +116,8 @@ class Runtime:
         self.started = time.monotonic()
         presence = self.topics.presence(service.name, self.instance_id)
         self.link = Link(self.settings, f"{service.name}-{self.instance_id}",
-                         will=Will(presence, self._presence("offline")))
+                         will=Will(presence, self._presence("offline")),
+                         session_expiry_s=self.settings.service_session_expiry_s)
         self.link.on_connect.append(self._announce)
         self.rpc = Requester(self.link, self.topics, agent=f"hbmesh-{service.name}")
         self._sem = asyncio.Semaphore(self.settings.max_concurrency)

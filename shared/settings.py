@@ -31,7 +31,10 @@ class Settings(BaseSettings):
     max_concurrency: int = 64
     default_timeout_s: float = 30.0
     reconnect_max_backoff_s: float = 2.0
-    session_expiry_s: int = 300
+    session_expiry_s: int = 300  # clients (gateway, CLI): replies queued while they reconnect are kept
+    # Services hold shared subscriptions: the broker keeps routing commands to a member's session until it
+    # expires, so a dead instance's session must expire fast or it swallows a share of the commands.
+    service_session_expiry_s: int = 5
 
     @property
     def bots_dir(self) -> Path:
