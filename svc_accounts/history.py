@@ -19,6 +19,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from shared.db import create_engine
+
 from shared.errors import BadRequest
 
 INTERVALS_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000,
@@ -84,15 +86,7 @@ class SnapshotStore:
     def __init__(self, url: str, table_prefix: str = "accounts_"):
         if not _PREFIX_RE.fullmatch(table_prefix.rstrip("_") or "x"):
             raise ValueError(f"invalid table prefix {table_prefix!r}")
-        kwargs: dict[str, Any] = {"future": True}
-        if url.startswith("sqlite"):
-            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
-        self.engine = sa.create_engine(url, **kwargs)
-        if url.startswith("sqlite"):
-            @sa.event.listens_for(self.engine, "connect")
-            def _wal(conn, _record):
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA busy_timeout=30000")
+        self.engine = create_engine(url)
         self.metadata = sa.MetaData()
         p = table_prefix
         self.snapshots = sa.Table(

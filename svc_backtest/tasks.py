@@ -10,9 +10,10 @@ import datetime as dt
 import json
 import time
 import uuid
-from typing import Any
 
 import sqlalchemy as sa
+
+from shared.db import create_engine
 
 MAX_ATTEMPTS = 2
 FINISHED = ("completed", "failed", "cancelled")
@@ -48,15 +49,7 @@ def new_id() -> str:
 
 class TaskStore:
     def __init__(self, url: str, lease_s: float = 15.0):
-        kwargs: dict[str, Any] = {"future": True}
-        if url.startswith("sqlite"):
-            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
-        self.engine = sa.create_engine(url, **kwargs)
-        if url.startswith("sqlite"):
-            @sa.event.listens_for(self.engine, "connect")
-            def _wal(conn, _record):  # several instances on one machine share the file
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA busy_timeout=30000")
+        self.engine = create_engine(url)
         metadata.create_all(self.engine)
         self.lease_s = lease_s
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from shared.db import create_engine
+
 metadata = sa.MetaData()
 bot_runs = sa.Table(
     "fleet_bot_runs", metadata,
@@ -83,15 +85,7 @@ def _num(v: Any) -> float | None:
 
 class RunStore:
     def __init__(self, url: str):
-        kwargs: dict[str, Any] = {"future": True}
-        if url.startswith("sqlite"):
-            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
-        self.engine = sa.create_engine(url, **kwargs)
-        if url.startswith("sqlite"):
-            @sa.event.listens_for(self.engine, "connect")
-            def _wal(conn, _record):
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA busy_timeout=30000")
+        self.engine = create_engine(url)
         metadata.create_all(self.engine)
 
     def close(self) -> None:

@@ -152,7 +152,7 @@ def test_accounts_lifecycle(store):
 
 def test_concurrent_writes_to_one_account(store, tmp_path):
     store.add_account("alice")
-    writes = {f"binance": BINANCE, "binance_perpetual": {"binance_perpetual_api_key": "pk-1",
+    writes = {"binance": BINANCE, "binance_perpetual": {"binance_perpetual_api_key": "pk-1",
                                                           "binance_perpetual_api_secret": "ps-1"},
               "kucoin": {"kucoin_api_key": "kk", "kucoin_secret_key": "ks", "kucoin_passphrase": "kp"}}
     # the same connector written by several writers at once, plus other connectors, from real threads

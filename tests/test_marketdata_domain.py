@@ -26,9 +26,6 @@ from svc_marketdata.fetch import (
 )
 from svc_marketdata.store import COLUMNS, INTERVALS, CandleKey, CandleStore, Grid, resample
 from tests.fakes.exchange import candle_values
-from tests.fakes.fixtures import (  # noqa: F401  (fixtures; also registrable via conftest pytest_plugins)
-    candle_store, fake_binance, fake_exchange, fast_retry, moto_s3, s3_filesystem, s3_store,
-)
 
 T0 = 1704067200  # 2024-01-01 00:00:00 UTC (a Monday)
 MIN = 60
