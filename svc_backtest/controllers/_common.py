@@ -21,7 +21,11 @@ from hummingbot.strategy_v2.controllers.directional_trading_controller_base impo
     DirectionalTradingControllerBase,
     DirectionalTradingControllerConfigBase,
 )
-from hummingbot.strategy_v2.controllers.market_making_controller_base import MarketMakingControllerConfigBase
+from hummingbot.strategy_v2.controllers.market_making_controller_base import (
+    MarketMakingControllerBase,
+    MarketMakingControllerConfigBase,
+)
+from hummingbot.strategy_v2.executors.position_executor.data_types import PositionExecutorConfig
 
 CANDLE_COLUMNS = ["timestamp", "open", "high", "low", "close", "volume", "quote_asset_volume",
                   "n_trades", "taker_buy_base_volume", "taker_buy_quote_volume"]
@@ -160,6 +164,16 @@ class MarketMakingLevelsConfig(MarketMakingControllerConfigBase):
         return values
 
 
+class CandleFeatures:
+    """Features computed on one candle feed (``config.interval``) with ``max_records`` of warm-up."""
+
+    def get_candles_config(self):
+        return candles_config(self, self.config.interval, self.max_records)
+
+    def candles(self) -> pd.DataFrame:
+        return candles_df(self, self.config.interval, self.max_records)
+
+
 class DirectionalConfig(DirectionalTradingControllerConfigBase):
     """Directional config with where to read candles from (defaults to the traded market)."""
     controller_name: str = "directional_trading"
@@ -171,7 +185,7 @@ class DirectionalConfig(DirectionalTradingControllerConfigBase):
         "prompt": "Candle interval (e.g. 1m, 3m, 1h): ", "prompt_on_new": True})
 
 
-class DirectionalController(DirectionalTradingControllerBase):
+class DirectionalController(CandleFeatures, DirectionalTradingControllerBase):
     """Directional controller base with Hummingbot's per-side executor count fixed.
 
     The stock ``can_create_executor`` filters with ``x.side == BUY if signal > 0 else SELL``, which
@@ -195,3 +209,32 @@ class DirectionalController(DirectionalTradingControllerBase):
         df["signal"] = signal
         last = signal.dropna()
         self.processed_data = {"signal": int(last.iloc[-1]) if len(last) else 0, "features": df}
+
+
+class PositionLevelsController(MarketMakingControllerBase):
+    """Each level is a limit order at ``price * (1 -/+ spread)`` with the config's triple barrier."""
+
+    def get_executor_config(self, level_id: str, price: Decimal, amount: Decimal):
+        return PositionExecutorConfig(
+            timestamp=self.market_data_provider.time(),
+            level_id=level_id,
+            connector_name=self.config.connector_name,
+            trading_pair=self.config.trading_pair,
+            side=self.get_trade_type_from_level_id(level_id),
+            entry_price=price,
+            amount=amount,
+            triple_barrier_config=self.config.triple_barrier_config,
+            leverage=self.config.leverage,
+        )
+
+
+class DynamicLevelsController(CandleFeatures, PositionLevelsController):
+    """Levels around a feature-driven reference price, spreads scaled by a feature multiplier."""
+
+    def set_reference(self, df: pd.DataFrame) -> None:
+        """Store the features and the last valid reference price / spread multiplier the base class reads."""
+        valid = df.dropna(subset=["reference_price", "spread_multiplier"])
+        self.processed_data = {"features": df}
+        if len(valid):
+            self.processed_data["reference_price"] = Decimal(str(valid["reference_price"].iloc[-1]))
+            self.processed_data["spread_multiplier"] = Decimal(str(valid["spread_multiplier"].iloc[-1]))

@@ -66,14 +66,10 @@ class DManV3Controller(_common.DirectionalController):
     def max_records(self) -> int:
         return self.config.bb_length + 100
 
-    def get_candles_config(self):
-        return _common.candles_config(self, self.config.interval, self.max_records)
-
     async def update_processed_data(self):
         cfg = self.config
-        df = _common.candles_df(self, cfg.interval, self.max_records)
-        for name, series in _common.bollinger(df["close"], cfg.bb_length, cfg.bb_std).items():
-            df[name] = series
+        df = self.candles()
+        df = df.assign(**_common.bollinger(df["close"], cfg.bb_length, cfg.bb_std))
         signal = _common.signal_from(df["bbp"] < cfg.bb_long_threshold, df["bbp"] > cfg.bb_short_threshold,
                                      df["bbp"].notna() & df["bb_width"].notna())
         self.set_features(df, signal)

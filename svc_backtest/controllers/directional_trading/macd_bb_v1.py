@@ -25,16 +25,11 @@ class MACDBBV1Controller(_common.DirectionalController):
     def max_records(self) -> int:
         return max(self.config.bb_length, self.config.macd_slow + self.config.macd_signal) + 100
 
-    def get_candles_config(self):
-        return _common.candles_config(self, self.config.interval, self.max_records)
-
     async def update_processed_data(self):
         cfg = self.config
-        df = _common.candles_df(self, cfg.interval, self.max_records)
-        for name, series in _common.bollinger(df["close"], cfg.bb_length, cfg.bb_std).items():
-            df[name] = series
-        for name, series in _common.macd(df["close"], cfg.macd_fast, cfg.macd_slow, cfg.macd_signal).items():
-            df[name] = series
+        df = self.candles()
+        df = df.assign(**_common.bollinger(df["close"], cfg.bb_length, cfg.bb_std))
+        df = df.assign(**_common.macd(df["close"], cfg.macd_fast, cfg.macd_slow, cfg.macd_signal))
         long = (df["bbp"] < cfg.bb_long_threshold) & (df["macd_hist"] > 0) & (df["macd"] < 0)
         short = (df["bbp"] > cfg.bb_short_threshold) & (df["macd_hist"] < 0) & (df["macd"] > 0)
         self.set_features(df, _common.signal_from(long, short, df["bbp"].notna() & df["macd_hist"].notna()))

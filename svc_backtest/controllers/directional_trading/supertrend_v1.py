@@ -24,12 +24,9 @@ class SuperTrendV1Controller(_common.DirectionalController):
     def max_records(self) -> int:
         return self.config.length + 100
 
-    def get_candles_config(self):
-        return _common.candles_config(self, self.config.interval, self.max_records)
-
     async def update_processed_data(self):
         cfg = self.config
-        df = _common.candles_df(self, cfg.interval, self.max_records)
+        df = self.candles()
         st = ta.supertrend(df["high"], df["low"], df["close"], length=cfg.length,
                            multiplier=cfg.multiplier) if len(df) > cfg.length else None
         if st is None:

@@ -6,14 +6,11 @@ minus the MACD's z-score over the last 100 candles (mean-reverting, clipped to +
 histogram sign adds momentum; the shift is at most one NATR. The z-score uses a trailing window,
 so there is no look-ahead.
 """
-from decimal import Decimal
 from typing import List
 
 import numpy as np
 from pydantic import Field
 
-from hummingbot.strategy_v2.controllers.market_making_controller_base import MarketMakingControllerBase
-from hummingbot.strategy_v2.executors.position_executor.data_types import PositionExecutorConfig
 
 from svc_backtest.controllers import _common
 
@@ -31,42 +28,21 @@ class PMMDynamicConfig(_common.MarketMakingLevelsConfig):
     natr_length: int = Field(default=14, gt=0, json_schema_extra={"prompt": "NATR length: "})
 
 
-class PMMDynamicController(MarketMakingControllerBase):
+class PMMDynamicController(_common.DynamicLevelsController):
 
     @property
     def max_records(self) -> int:
         return max(self.config.macd_slow + self.config.macd_signal, self.config.natr_length) + 100
 
-    def get_candles_config(self):
-        return _common.candles_config(self, self.config.interval, self.max_records)
-
     async def update_processed_data(self):
         cfg = self.config
-        df = _common.candles_df(self, cfg.interval, self.max_records)
+        df = self.candles()
         df["natr"] = _common.natr(df, cfg.natr_length)
-        for name, series in _common.macd(df["close"], cfg.macd_fast, cfg.macd_slow, cfg.macd_signal).items():
-            df[name] = series
+        df = df.assign(**_common.macd(df["close"], cfg.macd_fast, cfg.macd_slow, cfg.macd_signal))
         rolling = df["macd"].rolling(100, min_periods=20)
         macd_z = (-(df["macd"] - rolling.mean()) / rolling.std()).replace([np.inf, -np.inf], 0).clip(-3, 3)
         momentum = np.sign(df["macd_hist"])
         df["price_shift"] = (0.5 * macd_z + 0.5 * momentum) * df["natr"] / 2
         df["reference_price"] = df["close"] * (1 + df["price_shift"])
         df["spread_multiplier"] = df["natr"]
-        valid = df.dropna(subset=["reference_price", "spread_multiplier"])
-        self.processed_data = {"features": df}
-        if len(valid):
-            self.processed_data["reference_price"] = Decimal(str(valid["reference_price"].iloc[-1]))
-            self.processed_data["spread_multiplier"] = Decimal(str(valid["spread_multiplier"].iloc[-1]))
-
-    def get_executor_config(self, level_id: str, price: Decimal, amount: Decimal):
-        return PositionExecutorConfig(
-            timestamp=self.market_data_provider.time(),
-            level_id=level_id,
-            connector_name=self.config.connector_name,
-            trading_pair=self.config.trading_pair,
-            side=self.get_trade_type_from_level_id(level_id),
-            entry_price=price,
-            amount=amount,
-            triple_barrier_config=self.config.triple_barrier_config,
-            leverage=self.config.leverage,
-        )
+        self.set_reference(df)

@@ -4,13 +4,10 @@ Spreads are in units of band width ((upper - lower) / middle): 0.5 quotes half a
 When RSI is above 50 (overbought) the reference price moves down, below 50 it moves up, by at
 most ``max_skew`` band widths.
 """
-from decimal import Decimal
 from typing import List
 
 from pydantic import Field
 
-from hummingbot.strategy_v2.controllers.market_making_controller_base import MarketMakingControllerBase
-from hummingbot.strategy_v2.executors.position_executor.data_types import PositionExecutorConfig
 
 from svc_backtest.controllers import _common
 
@@ -28,39 +25,19 @@ class PMMDynamic2Config(_common.MarketMakingLevelsConfig):
     max_skew: float = Field(default=0.25, ge=0, json_schema_extra={"prompt": "Max price skew in band widths: "})
 
 
-class PMMDynamic2Controller(MarketMakingControllerBase):
+class PMMDynamic2Controller(_common.DynamicLevelsController):
 
     @property
     def max_records(self) -> int:
         return max(self.config.bb_length, self.config.rsi_length) + 100
 
-    def get_candles_config(self):
-        return _common.candles_config(self, self.config.interval, self.max_records)
-
     async def update_processed_data(self):
         cfg = self.config
-        df = _common.candles_df(self, cfg.interval, self.max_records)
+        df = self.candles()
         bb = _common.bollinger(df["close"], cfg.bb_length, cfg.bb_std)
         df["bb_width"] = bb["bb_width"]
         df["rsi"] = _common.rsi(df["close"], cfg.rsi_length)
         skew = -(df["rsi"] - 50) / 50 * cfg.max_skew * df["bb_width"]
         df["reference_price"] = df["close"] * (1 + skew)
         df["spread_multiplier"] = df["bb_width"]
-        valid = df.dropna(subset=["reference_price", "spread_multiplier"])
-        self.processed_data = {"features": df}
-        if len(valid):
-            self.processed_data["reference_price"] = Decimal(str(valid["reference_price"].iloc[-1]))
-            self.processed_data["spread_multiplier"] = Decimal(str(valid["spread_multiplier"].iloc[-1]))
-
-    def get_executor_config(self, level_id: str, price: Decimal, amount: Decimal):
-        return PositionExecutorConfig(
-            timestamp=self.market_data_provider.time(),
-            level_id=level_id,
-            connector_name=self.config.connector_name,
-            trading_pair=self.config.trading_pair,
-            side=self.get_trade_type_from_level_id(level_id),
-            entry_price=price,
-            amount=amount,
-            triple_barrier_config=self.config.triple_barrier_config,
-            leverage=self.config.leverage,
-        )
+        self.set_reference(df)
