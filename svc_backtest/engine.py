@@ -19,6 +19,7 @@ Public API
 import asyncio
 import functools
 import importlib
+from pathlib import Path
 import inspect
 import json
 import math
@@ -77,7 +78,19 @@ _TRADING_RULE_OTHERS = ("supports_limit_orders", "supports_market_orders", "buy_
 # ====================================================================== controllers
 
 @functools.lru_cache(maxsize=1)
+def add_controller_dir(root) -> None:
+    """Make user controllers (svc_fleet's library: ``<root>/<type>/<name>.py``) importable as
+    ``svc_backtest.controllers.<type>.<name>``, after the built-ins of the same type."""
+    root = Path(root)
+    for type_name in ("market_making", "directional_trading", "generic"):
+        sub = importlib.import_module(f"{CONTROLLERS_MODULE}.{type_name}")
+        folder = str(root / type_name)
+        if folder not in sub.__path__:
+            sub.__path__.append(folder)
+
+
 def _controller_index() -> Dict[str, List[str]]:
+    importlib.invalidate_caches()  # user controllers may have been saved since the last look
     package = importlib.import_module(CONTROLLERS_MODULE)
     index = {}
     for type_info in pkgutil.iter_modules(package.__path__):

@@ -22,8 +22,10 @@ class WorkerLost(Exception):
 
 
 class WorkerPool:
-    def __init__(self, size: int, cancel_dir: Path, on_progress: Callable[[str, float, dict], None]):
+    def __init__(self, size: int, cancel_dir: Path, on_progress: Callable[[str, float, dict], None],
+                 user_controllers: Path):
         self.size = size
+        self.user_controllers = user_controllers
         self.cancel_dir = cancel_dir
         cancel_dir.mkdir(parents=True, exist_ok=True)
         self._ctx = mp.get_context("spawn")  # no fork of a process holding sockets and threads
@@ -37,7 +39,7 @@ class WorkerPool:
         from . import worker
 
         return cf.ProcessPoolExecutor(self.size, mp_context=self._ctx, initializer=worker.init,
-                                      initargs=(self._queue, str(self.cancel_dir)))
+                                      initargs=(self._queue, str(self.cancel_dir), str(self.user_controllers)))
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()

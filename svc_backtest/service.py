@@ -32,7 +32,8 @@ class State:
         self.tasks = TaskStore(rt.settings.sqlalchemy_url("backtest"),
                                lease_s=float(os.environ.get("HBMESH_BACKTEST_LEASE_S", "15")))
         size = int(os.environ.get("HBMESH_BACKTEST_WORKERS", "2"))
-        self.pool = WorkerPool(size, rt.settings.data_dir / "backtest" / "cancel", self._progress)
+        self.pool = WorkerPool(size, rt.settings.data_dir / "backtest" / "cancel", self._progress,
+                               rt.settings.bots_dir / "controllers")  # svc_fleet's user controllers
         self.scheduler = Scheduler(rt, self.tasks, self.pool)
         self.results_dir = rt.settings.data_dir / "backtest" / "results"
 
@@ -54,18 +55,21 @@ async def lifespan(rt: Runtime):
         await state.pool.close()
 
 
-def _request_dict(req: BacktestRequest) -> dict:
+async def _request_dict(req: BacktestRequest, rt: Runtime) -> dict:
+    """The request as stored; a config given by name is read from svc_fleet's config library."""
+    out = msgspec.to_builtins(req)
     if isinstance(req.config, str):
-        raise NotFound(f"stored config '{req.config}' not found: the controller config library is not "
-                       "available yet; send the config as an object")
-    return msgspec.to_builtins(req)
+        name = req.config.rsplit("/", 1)[-1].removesuffix(".yml").removesuffix(".yaml")
+        stored = await rt.call("fleet", "controllers/configs/get", {"config_name": name}, timeout=30)
+        out["config"] = {k: v for k, v in stored.items() if k != "config_name"}  # the library's own key
+    return out
 
 
 @service.command("run", timeout=3600)
 async def run(req: BacktestRequest, rt: Runtime) -> BacktestResult:
     """Run a backtest and reply with its result (hummingbot-api POST /backtesting/run)."""
     state: State = rt.state
-    request = _request_dict(req)
+    request = await _request_dict(req, rt)
     task_id = await asyncio.to_thread(state.tasks.add, request, owner=state.scheduler.owner)
     task = state.scheduler._launch(task_id, request, 1)
     return await asyncio.shield(task)  # a timed-out caller does not kill the task; it stays queryable
@@ -75,7 +79,7 @@ async def run(req: BacktestRequest, rt: Runtime) -> BacktestResult:
 async def submit(req: BacktestRequest, rt: Runtime) -> TaskRef:
     """Queue a backtest; progress on events/tasks/<task_id>."""
     state: State = rt.state
-    task_id = await asyncio.to_thread(state.tasks.add, _request_dict(req))
+    task_id = await asyncio.to_thread(state.tasks.add, await _request_dict(req, rt))
     await _wake_all(rt)
     return TaskRef(task_id, "pending")
 
@@ -142,7 +146,7 @@ async def controllers(req: Any, rt: Runtime) -> dict:
 async def sweep(req: SweepRequest, rt: Runtime) -> SweepRef:
     """One task per combination of grid values; tasks spread over every instance."""
     state: State = rt.state
-    base = _request_dict(req.base)
+    base = await _request_dict(req.base, rt)
     keys = list(req.grid)
     combos = list(itertools.product(*(req.grid[k] for k in keys)))
     if len(combos) > 1000:

@@ -12,10 +12,12 @@ _queue = None
 _cancel_dir: Path | None = None
 
 
-def init(queue, cancel_dir: str) -> None:
+def init(queue, cancel_dir: str, user_controllers: str) -> None:
     global _queue, _cancel_dir
     _queue, _cancel_dir = queue, Path(cancel_dir)
-    from . import engine  # noqa: F401 - warm: hummingbot and the controllers load now, not on the first task
+    from . import engine  # warm: hummingbot and the controllers load now, not on the first task
+
+    engine.add_controller_dir(user_controllers)
 
 
 def plan(job: dict) -> list[dict]:

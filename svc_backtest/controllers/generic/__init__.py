@@ -1,0 +1,1 @@
+"""Generic controllers (user controllers saved through svc_fleet land here too)."""
