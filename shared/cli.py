@@ -78,7 +78,13 @@ async def _up(with_gateway: bool) -> None:
             broker.terminate()
 
 
-async def _call(topic: str, data: dict, timeout: float) -> int:
+def progress_bar(pct: float, width: int = 30) -> str:
+    done = int(width * max(0.0, min(pct, 100.0)) / 100)
+    return f"[{'#' * done}{'.' * (width - done)}] {pct:5.1f}%"
+
+
+async def _call(topic: str, data: dict, timeout: float, follow: bool) -> int:
+    """Send one request and print the reply; with follow, a task id in the reply is followed to its end."""
     from .mqtt import Link
     from .rpc import Requester
 
@@ -88,15 +94,37 @@ async def _call(topic: str, data: dict, timeout: float) -> int:
         topic = f"{topics.root}/{topic}"  # allow "backtest/ping"
     link = Link(s, f"cli-{uuid.uuid4().hex[:8]}")
     rpc = Requester(link, topics, agent="hbmesh-cli")
+    events: asyncio.Queue = asyncio.Queue()
+    if follow:  # subscribed before the request, so no progress event can be missed
+        await link.subscribe(f"{topics.root}/+/events/tasks/+", events.put_nowait, qos=1)
     await rpc.start()
     await link.start()
     await link.wait_connected(10)
     try:
         reply = await rpc.request(topic, data, timeout)
+        print(json.dumps(to_builtins(reply), indent=2))
+        task_id = reply.result.get("task_id") if follow and isinstance(reply.result, dict) else None
+        if task_id and reply.status < 300:
+            return await _follow(events, task_id)
     finally:
         await link.stop()
-    print(json.dumps(to_builtins(reply), indent=2))
     return 0 if reply.status < 300 else 1
+
+
+async def _follow(events: asyncio.Queue, task_id: str) -> int:
+    """Draw a progress bar from the task's events until it ends."""
+    while True:
+        msg = await events.get()
+        if not msg.topic.endswith(f"/tasks/{task_id}"):
+            continue
+        ev = json.loads(msg.payload)
+        print(f"\r{task_id} {progress_bar(ev.get('progress') or 0)} {ev.get('status')}", end="", file=sys.stderr,
+              flush=True)
+        if ev.get("status") in ("completed", "failed", "cancelled"):
+            print(file=sys.stderr)
+            if ev.get("error"):
+                print(f"error: {ev['error']}", file=sys.stderr)
+            return 0 if ev["status"] == "completed" else 1
 
 
 async def _watch(filters: list[str]) -> None:
@@ -129,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     cp.add_argument("topic")
     cp.add_argument("data", nargs="?", default="{}")
     cp.add_argument("--timeout", type=float, default=30)
+    cp.add_argument("--follow", action="store_true", help="follow the task id in the reply with a progress bar")
     wp = sub.add_parser("watch", help="tail the topic stream")
     wp.add_argument("filters", nargs="*", default=None)
     sub.add_parser("asyncapi", help="print the AsyncAPI document of every service")
@@ -151,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"data is not JSON: {exc}")
         code = 1
         try:
-            code = asyncio.run(_call(args.topic, data, args.timeout))
+            code = asyncio.run(_call(args.topic, data, args.timeout, args.follow))
         except Exception as exc:  # noqa: BLE001 - print the reason, exit non-zero
             print(f"error: {exc}", file=sys.stderr)
         return code
