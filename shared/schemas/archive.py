@@ -10,13 +10,13 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from .common import Name
+from .common import Name, Offset
 
 DbPath = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
 Bucket = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")]
 TaskRef = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 PageLimit = Annotated[int, msgspec.Meta(ge=1, le=10_000)]
-PageOffset = Annotated[int, msgspec.Meta(ge=0)]
+PageOffset = Offset
 Location = Literal["local", "s3"]
 
 

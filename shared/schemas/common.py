@@ -9,7 +9,9 @@ import msgspec
 # A name that becomes a file or folder: no separators, no '..', nothing absolute.
 Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]+$", min_length=1, max_length=128)]
 Limit = Annotated[int, msgspec.Meta(ge=1, le=10_000)]
-Offset = Annotated[int, msgspec.Meta(ge=0)]
+# Bounded so a database never sees a number it cannot store (SQLite integers are 64-bit).
+Offset = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+RowId = Annotated[int, msgspec.Meta(ge=1, le=2**53)]
 
 
 class TaskId(msgspec.Struct):

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from .common import Name
+from .common import Name, Offset, RowId
 
 # A bot as the broker knows it: instance ids of bots we did not create may hold dots (aiomqtt-era bots
 # keep them in the topic, commlib-era bots turn them into levels). Never a topic separator or wildcard.
@@ -183,12 +183,12 @@ class RunQuery(msgspec.Struct):
     run_status: str | None = None
     deployment_status: str | None = None
     limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
-    offset: Annotated[int, msgspec.Meta(ge=0)] = 0
+    offset: Offset = 0
     include_final_status: bool = False
 
 
 class RunRef(msgspec.Struct):
-    bot_run_id: Annotated[int, msgspec.Meta(ge=1)]
+    bot_run_id: RowId
 
 
 class PerformanceQuery(msgspec.Struct):
