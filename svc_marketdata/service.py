@@ -3,20 +3,48 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import time
 from typing import Any
 
 from shared.schemas.common import TaskId, TaskProgress
 from shared.schemas.marketdata import (CandleEvent, CandleKeyReq, CandleRange, CandlesGet, CandlesImport,
-                                       LiveCandles, StoreStatus, TradingRulesReq)
+                                       LiveCandles, LiveSubscribe, StoreStatus, TradingRulesReq)
 from shared.service import Runtime, Service
-from shared.errors import HbError, NotFound
+from shared.errors import HbError, Invalid, NotFound
 
+log = logging.getLogger("hbmesh.marketdata")
+POLL_S = float(os.environ.get("HBMESH_MARKETDATA_POLL_S", "5"))  # live feeds poll at most this often
 RULES_RETRY_AFTER_S = 60.0  # an unreachable exchange is asked again after this, not on every backtest
 
 service = Service("marketdata", "Candle downloads, a gap-aware Parquet candle store, trading rules")
 service.event("tasks/{task_id}", TaskProgress, "Download progress and completion")
 service.event("candles/{connector}/{pair}/{interval}", CandleEvent, "Live candle updates")
+service.event("candles/{connector}/{pair}/{interval}/stopped", dict, "A live feed stopped (idle)")
+
+
+class Feed:
+    """A live candle feed: polls the exchange and publishes changed candles until nobody renews it."""
+
+    def __init__(self, key, idle_timeout_s: float):
+        self.key = key
+        self.idle_timeout_s = idle_timeout_s
+        self.touched = time.monotonic()
+        self.task: asyncio.Task | None = None
+        self.published = 0
+
+    def touch(self, idle_timeout_s: float) -> None:
+        self.touched = time.monotonic()
+        self.idle_timeout_s = idle_timeout_s
+
+    @property
+    def idle(self) -> bool:
+        return time.monotonic() - self.touched > self.idle_timeout_s
+
+    def view(self) -> dict:
+        return {**self.key.as_dict(), "idle_timeout_s": self.idle_timeout_s, "published": self.published,
+                "idle_for_s": round(time.monotonic() - self.touched, 3)}
 
 
 class State:
@@ -30,6 +58,7 @@ class State:
         self.rules: dict[str, dict[str, dict]] = {}
         self.rules_failed: dict[str, tuple[float, HbError]] = {}  # connector -> (when, error): no retry storm
         self.rules_lock = asyncio.Lock()
+        self.feeds: dict[str, Feed] = {}
 
 
 @service.lifespan
@@ -37,7 +66,12 @@ async def lifespan(rt: Runtime):
     from . import fetch
 
     fetch.exchange_url_overrides()  # applies HBMESH_EXCHANGE_URLS once, at start
-    yield State(rt)
+    state = State(rt)
+    try:
+        yield state
+    finally:
+        for feed in list(state.feeds.values()):
+            feed.task.cancel()
 
 
 def _key(state: State, req: CandleKeyReq):
@@ -155,6 +189,63 @@ async def import_file(req: CandlesImport, rt: Runtime) -> dict:
     """Load a CSV/Parquet file of candles into the store."""
     state: State = rt.state
     return await asyncio.to_thread(state.store.import_file, _key(state, req), req.path)
+
+
+def _feed_topic(rt: Runtime, key) -> str:
+    return rt.topics.event("marketdata", "candles", key.connector, key.trading_pair, key.interval)
+
+
+async def _run_feed(rt: Runtime, feed: Feed) -> None:
+    """Publish the newest candles (the open one changes until it closes) until the feed goes idle."""
+    from .fetch import fetch_candles
+
+    key, last = feed.key, None
+    poll = min(float(key.seconds), POLL_S)
+    try:
+        while not feed.idle:
+            now = time.time()
+            try:
+                df = await fetch_candles(key.connector, key.trading_pair, key.interval, now - 2 * key.seconds, now)
+            except HbError as exc:
+                log.warning("live candles fetch failed", extra={"feed": str(key), "error": exc.msg})
+            else:
+                for candle in df.to_dict("records"):
+                    if last is None or candle["timestamp"] > last["timestamp"] or (
+                            candle["timestamp"] == last["timestamp"] and candle != last):
+                        await rt.emit(f"candles/{key.connector}/{key.trading_pair}/{key.interval}",
+                                      CandleEvent(key.connector, key.trading_pair, key.interval, candle))
+                        feed.published += 1
+                        last = candle
+            await asyncio.sleep(poll)  # the exchange's REST poll period
+    finally:
+        rt.state.feeds.pop(str(key), None)
+        await rt.emit(f"candles/{key.connector}/{key.trading_pair}/{key.interval}/stopped", feed.view(), qos=1)
+
+
+@service.command("candles/subscribe")
+async def subscribe(req: LiveSubscribe, rt: Runtime) -> dict:
+    """Start (or keep alive) a live feed publishing on events/candles/<connector>/<pair>/<interval>;
+    it stops by itself when not renewed within idle_timeout_s."""
+    from .fetch import candle_intervals
+
+    state: State = rt.state
+    key = _key(state, req)
+    if key.interval not in candle_intervals(key.connector):
+        raise Invalid(f"{key.connector} has no {key.interval} candles")
+    feed = state.feeds.get(str(key))
+    started = feed is None
+    if feed is None:
+        feed = state.feeds[str(key)] = Feed(key, req.idle_timeout_s)
+        feed.task = asyncio.create_task(_run_feed(rt, feed))
+    else:
+        feed.touch(req.idle_timeout_s)
+    return {"topic": _feed_topic(rt, key), "started": started, **feed.view()}
+
+
+@service.command("candles/feeds")
+async def feeds(req: Any, rt: Runtime) -> list[dict]:
+    """Active live feeds (hummingbot-api's active-feeds)."""
+    return [f.view() for f in rt.state.feeds.values()]
 
 
 @service.command("connectors")

@@ -44,3 +44,32 @@ async def test_download_status_and_hummingbot_api_routes(settings, fake_binance)
     assert unsupported.status_code == 404
     assert again.status_code == 200 and len(again.json()) == 3000
     assert fake_binance.count() == requests_before  # stored already: nothing fetched again
+
+
+async def test_live_feed_publishes_and_stops_when_idle(settings, fake_binance, monkeypatch):
+    import svc_marketdata.service as md
+    from tests.mqtt_helpers import Collector
+
+    monkeypatch.setattr(md, "POLL_S", 0.2)
+    topic = f"{settings.prefix}/v1/marketdata/events/candles/binance/BTC-USDT/1m"
+    async with running(marketdata, settings), running_gateway(settings) as http:
+        await wait_online(http, "marketdata")
+        async with Collector(settings, topic, f"{topic}/stopped") as events:
+            sub = await http.post("/market-data/candles/subscribe", json={
+                "connector_name": "binance", "trading_pair": "BTC-USDT", "interval": "1m", "idle_timeout_s": 5})
+            candle = await events.next(15, lambda m: m.topic == topic)
+            active = await http.get("/market-data/active-feeds")
+            again = await http.post("/market-data/candles/subscribe", json={
+                "connector_name": "binance", "trading_pair": "BTC-USDT", "interval": "1m", "idle_timeout_s": 5})
+            stopped = await events.next(30, lambda m: m.topic == f"{topic}/stopped")  # nobody renewed it
+            after = await http.get("/market-data/active-feeds")
+            bad = await http.post("/market-data/candles/subscribe", json={
+                "connector_name": "nope", "trading_pair": "BTC-USDT", "interval": "1m"})
+    assert sub.status_code == 200 and sub.json()["started"] is True and sub.json()["topic"] == topic
+    body = json.loads(candle.payload)
+    assert body["trading_pair"] == "BTC-USDT" and body["candle"]["close"] > 0
+    assert [f["trading_pair"] for f in active.json()] == ["BTC-USDT"]
+    assert again.json()["started"] is False
+    assert json.loads(stopped.payload)["published"] >= 1
+    assert after.json() == []
+    assert bad.status_code == 404 and "nope" in bad.json()["detail"]

@@ -3,7 +3,7 @@ candle store routes (download with progress, status, stored series, import, get)
 
 from fastapi import APIRouter
 
-from shared.schemas.marketdata import CandleRange, CandlesGet, CandlesImport, LiveCandles
+from shared.schemas.marketdata import CandleRange, CandlesGet, CandlesImport, LiveCandles, LiveSubscribe
 
 from ..relay import relay
 
@@ -21,3 +21,5 @@ relay(router, "POST", "/market-data/candles/get", M, "candles/get", body=Candles
 relay(router, "POST", "/market-data/candles/import", M, "candles/import", body=CandlesImport, timeout=600)
 relay(router, "GET", "/connectors/{connector_name}/trading-rules", M, "trading-rules",
       params={"trading_pairs": (list[str] | None, None)}, timeout=120)
+relay(router, "POST", "/market-data/candles/subscribe", M, "candles/subscribe", body=LiveSubscribe)
+relay(router, "GET", "/market-data/active-feeds", M, "candles/feeds")

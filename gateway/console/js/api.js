@@ -25,7 +25,7 @@ export async function api(method, path, body = undefined, params = undefined) {
   if (!t) throw new AuthError("not logged in");
   const url = new URL(path, location.origin);
   for (const [k, v] of Object.entries(params || {})) if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, v);
-  const init = { method, headers: { Authorization: `Basic ${t}`, Accept: "application/json" } };
+  const init = { method, credentials: "omit", cache: "no-store", headers: { Authorization: `Basic ${t}`, Accept: "application/json" } };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -74,6 +74,8 @@ export class TopicSocket {
     if (this.closed || !token()) return;
     const ws = (this.ws = new WebSocket(wsUrl("/ws/topics")));
     this.onState("connecting");
+    let opened = false;
+    ws.onopen = () => { opened = true; };
     ws.onmessage = (ev) => {
       const msg = JSON.parse(ev.data);
       if (msg.topic !== undefined) return this.onMessage(msg);
@@ -88,6 +90,9 @@ export class TopicSocket {
       if (this.ws !== ws) return;
       this.onState(ev.code === 4001 ? "unauthorized" : "disconnected");
       if (ev.code === 4001) return listeners.forEach((fn) => fn());
+      // Refused before the handshake (the gateway rejects bad tokens with HTTP 403): ask whether the
+      // credentials still hold; a 401 there logs the console out, anything else retries.
+      if (!opened) get("/console/config.json").catch(() => {});
       if (!this.closed) setTimeout(() => this.open(), (this.retry = Math.min(this.retry * 2, 10000)));
     };
   }
