@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     bots_dir_override: Path | None = Field(default=None, validation_alias="HBMESH_BOTS_DIR")
     database_url: str | None = None
+    # Where candles live: a folder, or a pyarrow filesystem URI such as
+    # s3://bucket/prefix?endpoint_override=host:port&scheme=http so several machines share one store.
+    candle_store: str | None = None
     log_level: str = "INFO"
     max_concurrency: int = 64
     default_timeout_s: float = 30.0
@@ -40,6 +43,10 @@ class Settings(BaseSettings):
     def bots_dir(self) -> Path:
         """Bot instances, archives and credentials (hummingbot-api's bots/ folder); shared by services."""
         return self.bots_dir_override or self.data_dir / "bots"
+
+    @property
+    def candle_store_root(self) -> str:
+        return self.candle_store or str(self.data_dir)
 
     @property
     def broker_host(self) -> str:

@@ -124,7 +124,7 @@ class Scheduler:
         for need in needs:
             await self._ensure_candles(need, job)
         rules = await self._trading_rules(job["config"])
-        return await self.pool.run(worker.execute, task_id, job, rules, str(self.data),
+        return await self.pool.run(worker.execute, task_id, job, rules, self.rt.settings.candle_store_root,
                                    str(self.data / "backtest" / "results"), REPLY_LIMIT)
 
     async def _ensure_candles(self, need: dict, job: dict) -> None:

@@ -51,7 +51,7 @@ class State:
     def __init__(self, rt: Runtime):
         from .store import CandleStore, CandleKey
 
-        self.store = CandleStore(rt.settings.data_dir)  # the store keeps its own candles/ folder
+        self.store = CandleStore(rt.settings.candle_store_root)  # a folder or an S3 URI
         self.Key = CandleKey
         self.downloads: dict[str, dict] = {}  # task_id -> state; concurrent downloads of a key share one
         self.by_key: dict[str, asyncio.Task] = {}

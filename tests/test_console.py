@@ -134,7 +134,7 @@ async def test_backtest_page_runs_and_draws(settings, tmp_path, shots):
         await expect(page.locator("#bt-prev")).to_be_enabled()
         past = page.locator(f"#bt-tasks a.task-link[data-task='{task_id}']")
         await expect(past).to_have_count(1)
-        await expect(page.locator("#bt-tasks tbody tr").filter(has=past).locator(".badge")).to_have_text("completed")
+        await expect(page.locator(f"#bt-tasks tr:has(a[data-task='{task_id}']) .badge")).to_have_text("completed")
         await screenshot(page, shots, "backtest")
         assert page.js_errors == []
 

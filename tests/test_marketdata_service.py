@@ -73,3 +73,36 @@ async def test_live_feed_publishes_and_stops_when_idle(settings, fake_binance, m
     assert json.loads(stopped.payload)["published"] >= 1
     assert after.json() == []
     assert bad.status_code == 404 and "nope" in bad.json()["detail"]
+
+
+async def test_store_on_s3_shared_by_backtests(settings, moto_s3, s3_filesystem, tmp_path):
+    """HBMESH_CANDLE_STORE on S3 (a real moto server): svc_marketdata writes it, svc_backtest's workers read it."""
+    from svc_backtest.service import service as backtest
+    from tests.candles import generate_candles
+    from tests.test_backtest_service import DAY, START, pmm_dynamic
+
+    from pyarrow.fs import FileSelector
+
+    from svc_marketdata.store import resample
+
+    _, bucket = s3_filesystem
+    uri = (f"s3://{moto_s3['access_key']}:{moto_s3['secret_key']}@{bucket}/candles"
+           f"?endpoint_override={moto_s3['host_port']}&scheme=http&region={moto_s3['region']}")
+    s3 = settings.model_copy(update={"candle_store": uri})
+    one = generate_candles(START - DAY, START + DAY)
+    async with running(marketdata, s3), running(backtest, s3), running_gateway(s3) as http:
+        await wait_online(http, "marketdata")
+        await wait_online(http, "backtest")
+        for interval, df in {"1m": one, "3m": resample(one, "3m")}.items():
+            path = tmp_path / f"{interval}.csv"
+            df.to_csv(path, index=False)
+            imported = await http.post("/market-data/candles/import", json={
+                "connector_name": "binance", "trading_pair": "BTC-USDT", "interval": interval, "path": str(path)})
+            assert imported.status_code == 200, imported.text
+        run = await http.post("/backtesting/run", json={"start_time": START, "end_time": START + DAY // 4,
+                                                        "config": pmm_dynamic()})
+    objects = s3_filesystem[0].get_file_info(FileSelector(bucket, recursive=True))
+    assert any(o.path.endswith(".parquet") for o in objects)
+    assert not (settings.data_dir / "candles").exists()  # nothing went to local disk
+    assert run.status_code == 200, run.text
+    assert run.json()["results"]["total_executors"] > 0
