@@ -22,6 +22,10 @@ from .settings import Settings
 from .topics import matches
 
 log = logging.getLogger("hbmesh.mqtt")
+# aiomqtt warns on every publish while more than 10 await their PUBACK: normal under load, and logging
+# each one costs more than the publish itself.
+_aiomqtt_log = logging.getLogger("hbmesh.mqtt.client")
+_aiomqtt_log.setLevel(logging.ERROR)
 
 Callback = Callable[["Message"], Awaitable[None] | None]
 
@@ -162,7 +166,7 @@ class Link:
             password=s.broker_password or None, identifier=self.client_id,
             protocol=aiomqtt.ProtocolVersion.V5, will=will, clean_start=first, properties=connect_props,
             keepalive=30, tls_context=tls_context, tls_params=tls if tls_context is None else None,
-            timeout=10, max_queued_outgoing_messages=None,
+            timeout=10, max_queued_outgoing_messages=None, logger=_aiomqtt_log,
         )
 
     async def _run(self) -> None:

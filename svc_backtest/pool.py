@@ -75,7 +75,12 @@ class WorkerPool:
         return [p.pid for p in (self._pool._processes or {}).values()]
 
     async def close(self) -> None:
+        """Stop the workers for good (a worker busy with an abandoned task is terminated)."""
+        processes = list((self._pool._processes or {}).values())
         self._pool.shutdown(wait=False, cancel_futures=True)
+        for proc in processes:
+            proc.terminate()
+        await asyncio.to_thread(lambda: [p.join(10) for p in processes])
         self._queue.put(None)
 
 

@@ -15,6 +15,7 @@ _cancel_dir: Path | None = None
 def init(queue, cancel_dir: str, user_controllers: str) -> None:
     global _queue, _cancel_dir
     _queue, _cancel_dir = queue, Path(cancel_dir)
+    queue.cancel_join_thread()  # progress is disposable: never let unflushed progress block this process's exit
     from . import engine  # warm: hummingbot and the controllers load now, not on the first task
 
     engine.add_controller_dir(user_controllers)

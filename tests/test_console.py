@@ -10,6 +10,7 @@ import json
 import uuid
 
 import aiomqtt
+import httpx
 import pytest
 
 from svc_fleet.service import service as fleet
@@ -20,12 +21,39 @@ from tests.mqtt_helpers import running
 from tests.test_backtest_service import DAY, PAIR, START, mesh
 
 expect = pytest.importorskip("playwright.async_api").expect
-pytestmark = pytest.mark.usefixtures("chromium")
+browser = pytest.mark.usefixtures("chromium")
 
 
 @pytest.fixture
 def chromium():
     require_chromium()
+
+
+async def test_console_files_and_config_over_http(settings):
+    """The shell loads without auth, with a strict CSP; config.json needs credentials; nothing outside the
+    console folder is served."""
+    async with running_gateway(settings) as http:
+        anon = httpx.AsyncClient(base_url=http.base_url)
+        redirect = await anon.get("/console")
+        index = await anon.get("/console/")
+        script = await anon.get("/console/js/app.js")
+        config_anon = await anon.get("/console/config.json")
+        config = await http.get("/console/config.json")
+        escapes = [(await anon.get(p)).status_code for p in
+                   ("/console/%2e%2e/app.py", "/console/js/%2e%2e/%2e%2e/routes/console.py", "/console/nope.js",
+                    "/console/%2e%2e/%2e%2e/pyproject.toml")]
+        health_anon = await anon.get("/health")
+        await anon.aclose()
+    assert redirect.status_code == 307 and redirect.headers["location"] == "/console/"
+    assert index.status_code == 200 and index.headers["content-type"].startswith("text/html")
+    assert 'src="js/app.js"' in index.text and "://" not in index.text  # nothing from other origins
+    assert "script-src 'self'" in index.headers["content-security-policy"]
+    assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+    assert config_anon.status_code == 401 and "www-authenticate" not in config_anon.headers  # no browser dialog
+    assert config.json() == {"prefix": settings.prefix, "bot_namespace": settings.bot_namespace,
+                             "root": f"{settings.prefix}/v1"}
+    assert escapes == [404, 404, 404, 404]
+    assert health_anon.status_code == 401
 
 
 @pytest.fixture
@@ -40,6 +68,7 @@ def iso(epoch: int) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M")
 
 
+@browser
 @pytest.mark.timeout(180)
 async def test_login_refused_then_market_data(settings, tmp_path, fake_binance, shots):
     async with mesh(settings, tmp_path, days=2, with_backtest=False) as http, \
@@ -98,6 +127,7 @@ async def test_login_refused_then_market_data(settings, tmp_path, fake_binance, 
         assert page.js_errors == []
 
 
+@browser
 @pytest.mark.timeout(300)
 async def test_backtest_page_runs_and_draws(settings, tmp_path, shots):
     async with mesh(settings, tmp_path, days=1) as http, browser_page(str(http.base_url)) as page:
@@ -148,6 +178,7 @@ def fleet_settings(settings, monkeypatch, tmp_path):
     return settings.model_copy(update={"bot_namespace": f"hb{uuid.uuid4().hex[:6]}"})
 
 
+@browser
 @pytest.mark.timeout(120)
 async def test_fleet_page_shows_a_simulated_bot_live(fleet_settings, shots):
     s = fleet_settings
@@ -183,6 +214,7 @@ async def test_fleet_page_shows_a_simulated_bot_live(fleet_settings, shots):
         assert page.js_errors == []
 
 
+@browser
 @pytest.mark.timeout(120)
 async def test_stream_page_subscribe_pause_filter_copy(settings, shots):
     root = f"{settings.prefix}/v1"

@@ -26,7 +26,7 @@ export function mount(root) {
   const chartTitle = h("div", { id: "md-chart-title", class: "muted" }, "Pick a stored series to chart it.");
   const canvas = h("canvas", { id: "md-chart", class: "chart" });
 
-  root.append(h("h2", {}, "Market data"), h("div", { class: "grid2" },
+  root.append(h("h2", {}, "Market data"), h("div", { class: "grid2 even" },
     h("div", { class: "card" }, h("h3", {}, "Stored series"), seriesBox),
     h("form", { class: "card", id: "md-download", onsubmit: (ev) => { ev.preventDefault(); download(); } },
       h("h3", {}, "Download"),
