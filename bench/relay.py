@@ -1,4 +1,5 @@
-"""Gateway relay (HTTP → MQTT → service → MQTT → HTTP) against an in-process FastAPI route doing the same work."""
+"""Gateway relay (HTTP → MQTT → service → MQTT → HTTP) against an in-process FastAPI route doing the same work
+(same auth and CORS, the handler's answer computed in the web process)."""
 
 from __future__ import annotations
 
@@ -77,10 +78,10 @@ def run() -> list[Row]:
 
             async def measure() -> None:
                 await _wait_http(f"{gw}/ready", auth)
-                await _wait_http(f"{direct}/ready")
+                await _wait_http(f"{direct}/ready", auth)
                 for conc, total in ((1, 1000), (50, 5000)):
                     g_rps, g_lat = await _load(gw, conc, total, auth)
-                    d_rps, d_lat = await _load(direct, conc, total)
+                    d_rps, d_lat = await _load(direct, conc, total, auth)
                     rows.append(Row(f"gateway relay, {conc} concurrent client(s): throughput",
                                     f"{g_rps:,.0f} req/s", f"in-process FastAPI {d_rps:,.0f} req/s",
                                     round(g_rps / d_rps, 3), "≥ 0.60"))

@@ -18,11 +18,20 @@ async def get(req: TaskId, rt: Runtime) -> dict:
 
 
 def direct_app():
-    from fastapi import FastAPI
+    """The same route with the gateway's auth and CORS, answering in-process: the relay's baseline."""
+    from fastapi import Depends, FastAPI
+    from fastapi.middleware.cors import CORSMiddleware
 
-    app = FastAPI()
+    from gateway.auth import require_auth
+    from gateway.settings import GatewaySettings
 
-    @app.get("/backtesting/tasks/{task_id}")
+    gw = GatewaySettings()
+    app = FastAPI(redirect_slashes=False)
+    app.state.gw_settings = gw
+    app.add_middleware(CORSMiddleware, allow_origins=gw.cors_allow_origins, allow_origin_regex=gw.cors_allow_origin_regex,
+                       allow_credentials=gw.cors_allow_credentials, allow_methods=["*"], allow_headers=["*"])
+
+    @app.get("/backtesting/tasks/{task_id}", dependencies=[Depends(require_auth)])
     async def task(task_id: str) -> dict:
         return {**TASK, "task_id": task_id}
 

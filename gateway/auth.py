@@ -39,7 +39,8 @@ def check_header(settings: GatewaySettings, header: str | None) -> bool:
     return False
 
 
-def require_auth(request: Request) -> None:
+async def require_auth(request: Request) -> None:
+    """Async on purpose: FastAPI runs a sync dependency in a thread pool, a thread hop per request."""
     if not check_header(request.app.state.gw_settings, request.headers.get("authorization")):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or missing credentials",
                             headers={"WWW-Authenticate": "Basic"})

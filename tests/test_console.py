@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import uuid
 
@@ -14,7 +13,14 @@ import httpx
 import pytest
 
 from svc_fleet.service import service as fleet
-from tests.console_helpers import browser_page, canvas_painted, login, open_page, require_chromium, screenshot
+from tests.console_helpers import (
+    browser_page,
+    canvas_painted,
+    login,
+    open_page,
+    require_chromium,
+    screenshot,
+)
 from tests.fakes.bot import FakeBot, performance_report
 from tests.gateway_helpers import PASSWORD, USER, running_gateway, wait_online
 from tests.mqtt_helpers import running
