@@ -38,7 +38,7 @@ class Mesh:
         self.settings = settings
         self.topics = Topics(settings.prefix, settings.bot_namespace)
         self.link = Link(settings, f"gateway-{settings.instance_id}")
-        self.rpc = Requester(self.link, self.topics, agent="hbmesh-gateway")
+        self.rpc = Requester(self.link, self.topics, agent="hbmesh-gateway", reply_qos=0)
         self.presence = PresenceTracker(self.link, self.topics)
         self._fanout: dict[str, set[Subscriber]] = {}
         self._callbacks: dict[str, Callable[[Message], None]] = {}

@@ -18,8 +18,11 @@ from .topics import Topics
 class Requester:
     """Correlates replies by reply topic: one wildcard subscription per client, one topic per call."""
 
-    def __init__(self, link: Link, topics: Topics, agent: str):
+    def __init__(self, link: Link, topics: Topics, agent: str, reply_qos: int = 1):
+        """reply_qos=1 keeps replies that arrive while this client reconnects (its session queues them);
+        0 saves a PUBACK per call for clients that answer 504 on a lost connection anyway (the gateway)."""
         self.link = link
+        self.reply_qos = reply_qos
         self.topics = topics
         self.agent = agent
         self._base = topics.reply_base(f"{link.client_id}-{uuid.uuid4().hex[:8]}")
@@ -27,7 +30,7 @@ class Requester:
         self._ids = itertools.count(1)
 
     async def start(self) -> None:
-        await self.link.subscribe(f"{self._base}/+", self._on_reply, qos=1)
+        await self.link.subscribe(f"{self._base}/+", self._on_reply, qos=self.reply_qos)
 
     def _on_reply(self, msg: Message) -> None:
         fut, raw = self._pending.pop(msg.topic, (None, False))
