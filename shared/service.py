@@ -28,7 +28,7 @@ import msgspec
 from . import __version__
 from .envelope import decode_request, encode, reply_bytes
 from .errors import HbError
-from .logs import bind, setup_logging
+from .logs import bind, current, setup_logging
 from .mqtt import Link, Message, Will
 from .rpc import Requester
 from .settings import Settings, get_settings
@@ -157,7 +157,8 @@ class Runtime:
 
     async def call(self, service: str, command: str, data: Any, timeout: float = 30.0) -> Any:
         """Request another service; non-2xx replies raise HbError with the same status."""
-        reply = await self.rpc.request(self.topics.command(service, command), data, timeout)
+        reply = await self.rpc.request(self.topics.command(service, command), data, timeout,
+                                       request_id=current("request_id"))  # one request followed across services
         if reply.status >= 300:
             raise HbError(f"{service}/{command}: {reply.msg}", status=reply.status)
         return reply.result

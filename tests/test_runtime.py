@@ -15,6 +15,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from shared.asyncapi import asyncapi_document
+from shared.service import Runtime, Service
 from shared.settings import Settings
 from shared.topics import Topics
 from tests import echo_service
@@ -195,3 +196,20 @@ async def test_commlib_rpc_client_calls_a_service(settings):
     reply = json.loads(line[len("REPLY "):])
     assert reply["status"] == 200 and reply["result"] == {"text": "from-commlibfrom-commlib",
                                                           "instance": settings.instance_id}
+
+
+async def test_request_id_follows_a_call_into_another_service(settings):
+    """A handler's call to another service carries the caller's request id in the envelope."""
+    front = Service("front")
+
+    @front.command("relay")
+    async def relay(req: echo_service.EchoReq, rt: Runtime) -> dict:
+        return await rt.call("echo", "echo", {"text": req.text}, timeout=5)
+
+    async with running(echo, settings), running(front, settings), Collector(
+            settings, Topics(settings.prefix).command("echo", "echo")) as wire, client(settings) as rpc:
+        reply = await rpc.request(Topics(settings.prefix).command("front", "relay"), {"text": "x"}, 5,
+                                  request_id="req-42")
+        inner = json.loads((await wire.next(5)).payload)
+    assert reply.status == 200 and reply.result["text"] == "x"
+    assert inner["header"]["request_id"] == "req-42"
