@@ -54,7 +54,7 @@ class Scheduler:
                 row = await asyncio.to_thread(self.store.claim, self.owner)
                 if row is None:
                     break
-                self._launch(row["task_id"], json.loads(row["request"]), row["attempts"])
+                self.launch(row["task_id"], json.loads(row["request"]), row["attempts"])
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.store.lease_s / 3):  # also catches leases of dead instances
                     await self.wake.wait()
@@ -69,7 +69,7 @@ class Scheduler:
                 if task_id in self.progress:
                     await asyncio.to_thread(self.store.progress, task_id, self.progress[task_id])
 
-    def _launch(self, task_id: str, request: dict, attempts: int) -> asyncio.Task:
+    def launch(self, task_id: str, request: dict, attempts: int) -> asyncio.Task:
         task = asyncio.create_task(self.execute(task_id, request, attempts))
         self.running[task_id] = task
         task.add_done_callback(lambda _t: (self.running.pop(task_id, None), self.wake.set()))

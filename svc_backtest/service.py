@@ -71,7 +71,7 @@ async def run(req: BacktestRequest, rt: Runtime) -> BacktestResult:
     state: State = rt.state
     request = await _request_dict(req, rt)
     task_id = await asyncio.to_thread(state.tasks.add, request, owner=state.scheduler.owner)
-    task = state.scheduler._launch(task_id, request, 1)
+    task = state.scheduler.launch(task_id, request, 1)
     return await asyncio.shield(task)  # a timed-out caller does not kill the task; it stays queryable
 
 
