@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     session_expiry_s: int = 300  # clients (gateway, CLI): replies queued while they reconnect are kept
     # Services hold shared subscriptions: the broker keeps routing commands to a member's session until it
     # expires, so a dead instance's session must expire fast or it swallows a share of the commands.
-    service_session_expiry_s: int = 5
+    service_session_expiry_s: int = 3  # longer than the reconnect backoff cap (reconnect_max_backoff_s)
 
     @property
     def bots_dir(self) -> Path:

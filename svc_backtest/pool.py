@@ -30,6 +30,7 @@ class WorkerPool:
         cancel_dir.mkdir(parents=True, exist_ok=True)
         self._ctx = mp.get_context("spawn")  # no fork of a process holding sockets and threads
         self._queue = self._ctx.Queue()
+        self._queue.cancel_join_thread()  # the stop sentinel below must never hold up interpreter exit
         self._on_progress = on_progress
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pool = self._new_pool()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -16,9 +17,17 @@ def init(queue, cancel_dir: str, user_controllers: str) -> None:
     global _queue, _cancel_dir
     _queue, _cancel_dir = queue, Path(cancel_dir)
     queue.cancel_join_thread()  # progress is disposable: never let unflushed progress block this process's exit
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     from . import engine  # warm: hummingbot and the controllers load now, not on the first task
 
     engine.add_controller_dir(user_controllers)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A service instance killed with -9 cannot stop its workers: they notice and leave by themselves."""
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(1)
 
 
 def plan(job: dict) -> list[dict]:

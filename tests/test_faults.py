@@ -75,7 +75,9 @@ async def test_killed_instance_task_rerun_by_another(settings, tmp_path):
                 async with running(backtest, settings):  # the survivor
                     done = await events.next(240, lambda m: "tasks/" in m.topic and _status(m).get("task_id") == task_id
                                              and _status(m)["status"] in ("completed", "failed"))
-                    task = (await http.get(f"/backtesting/tasks/{task_id}")).json()
+                    got = await http.get(f"/backtesting/tasks/{task_id}")
+                    assert got.status_code == 200, got.text
+                    task = got.json()
     finally:
         os.environ.pop("HBMESH_BACKTEST_LEASE_S", None)
     assert _status(done)["status"] == "completed"
