@@ -238,3 +238,27 @@ class DynamicLevelsController(CandleFeatures, PositionLevelsController):
         if len(valid):
             self.processed_data["reference_price"] = Decimal(str(valid["reference_price"].iloc[-1]))
             self.processed_data["spread_multiplier"] = Decimal(str(valid["spread_multiplier"].iloc[-1]))
+
+
+class BollingerConfig(DirectionalConfig):
+    """Bollinger %B thresholds: long below ``bb_long_threshold``, short above ``bb_short_threshold``."""
+    bb_length: int = Field(default=100, gt=1, json_schema_extra={"prompt": "Bollinger length: "})
+    bb_std: float = Field(default=2.0, gt=0, json_schema_extra={"prompt": "Bollinger std multiplier: "})
+    bb_long_threshold: float = Field(default=0.0, json_schema_extra={"prompt": "Long when %B below: "})
+    bb_short_threshold: float = Field(default=1.0, json_schema_extra={"prompt": "Short when %B above: "})
+
+
+class BollingerController(DirectionalController):
+    """The %B band signal; subclasses add to the features or change the executors."""
+
+    @property
+    def max_records(self) -> int:
+        return self.config.bb_length + 100
+
+    async def update_processed_data(self):
+        cfg = self.config
+        df = self.candles()
+        df = df.assign(**bollinger(df["close"], cfg.bb_length, cfg.bb_std))
+        signal = signal_from(df["bbp"] < cfg.bb_long_threshold, df["bbp"] > cfg.bb_short_threshold,
+                             df["bbp"].notna())
+        self.set_features(df, signal)

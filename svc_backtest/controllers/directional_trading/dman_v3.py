@@ -17,12 +17,8 @@ from hummingbot.strategy_v2.executors.position_executor.data_types import Traili
 from svc_backtest.controllers import _common
 
 
-class DManV3Config(_common.DirectionalConfig):
+class DManV3Config(_common.BollingerConfig):
     controller_name: str = "dman_v3"
-    bb_length: int = Field(default=100, gt=1, json_schema_extra={"prompt": "Bollinger length: "})
-    bb_std: float = Field(default=2.0, gt=0, json_schema_extra={"prompt": "Bollinger std multiplier: "})
-    bb_long_threshold: float = Field(default=0.0, json_schema_extra={"prompt": "Long when %B below: "})
-    bb_short_threshold: float = Field(default=1.0, json_schema_extra={"prompt": "Short when %B above: "})
     dca_spreads: List[Decimal] = Field(
         default=[Decimal("0.001"), Decimal("0.01"), Decimal("0.02"), Decimal("0.03")],
         json_schema_extra={"prompt": "DCA spreads from the entry price (e.g. '0.001,0.01,0.02'): ", "prompt_on_new": True})
@@ -60,20 +56,11 @@ class DManV3Config(_common.DirectionalConfig):
         return values
 
 
-class DManV3Controller(_common.DirectionalController):
-
-    @property
-    def max_records(self) -> int:
-        return self.config.bb_length + 100
+class DManV3Controller(_common.BollingerController):
 
     async def update_processed_data(self):
-        cfg = self.config
-        df = self.candles()
-        df = df.assign(**_common.bollinger(df["close"], cfg.bb_length, cfg.bb_std))
-        signal = _common.signal_from(df["bbp"] < cfg.bb_long_threshold, df["bbp"] > cfg.bb_short_threshold,
-                                     df["bbp"].notna() & df["bb_width"].notna())
-        self.set_features(df, signal)
-        widths = df["bb_width"].dropna()
+        await super().update_processed_data()
+        widths = self.processed_data["features"]["bb_width"].dropna()
         self.processed_data["bb_width"] = float(widths.iloc[-1]) if len(widths) else 0.0
 
     def get_executor_config(self, trade_type: TradeType, price: Decimal, amount: Decimal):

@@ -8,12 +8,8 @@ from pydantic import Field
 from svc_backtest.controllers import _common
 
 
-class MACDBBV1Config(_common.DirectionalConfig):
+class MACDBBV1Config(_common.BollingerConfig):
     controller_name: str = "macd_bb_v1"
-    bb_length: int = Field(default=100, gt=1, json_schema_extra={"prompt": "Bollinger length: "})
-    bb_std: float = Field(default=2.0, gt=0, json_schema_extra={"prompt": "Bollinger std multiplier: "})
-    bb_long_threshold: float = Field(default=0.0, json_schema_extra={"prompt": "Long when %B below: "})
-    bb_short_threshold: float = Field(default=1.0, json_schema_extra={"prompt": "Short when %B above: "})
     macd_fast: int = Field(default=21, gt=0, json_schema_extra={"prompt": "MACD fast length: "})
     macd_slow: int = Field(default=42, gt=0, json_schema_extra={"prompt": "MACD slow length: "})
     macd_signal: int = Field(default=9, gt=0, json_schema_extra={"prompt": "MACD signal length: "})
