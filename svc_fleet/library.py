@@ -143,17 +143,10 @@ class Library:
         for key in ("controller_name", "controller_type"):
             if key in config and not isinstance(config[key], str):
                 raise Invalid(f"{key} must be a string")
-        path = self.bots.controller_config(stem)
-        existed = path.exists()
-        write_yaml(path, _plain(config))
-        return {"message": f"controller config {stem} {'updated' if existed else 'created'}", "success": True}
+        return _save_config(self.bots.controller_config(stem), config, f"controller config {stem}")
 
     def delete_controller_config(self, name: str) -> dict:
-        path = self.bots.controller_config(name)
-        if not path.is_file():
-            raise NotFound(f"controller config '{name}' not found")
-        path.unlink()
-        return {"message": f"controller config {yml_name(name)} deleted", "success": True}
+        return _delete_config(self.bots.controller_config(name), "controller config", name)
 
     def bot_controller_configs(self, bot: str) -> list[dict]:
         folder = self.bots.instance(bot)
@@ -212,20 +205,26 @@ class Library:
         return _read_config(self.bots.script_config(name), f"script config '{name}'")
 
     def save_script_config(self, name: str, config: dict) -> dict:
-        path = self.bots.script_config(name)
-        existed = path.exists()
-        write_yaml(path, _plain(config))
-        return {"message": f"script config {yml_name(name)} {'updated' if existed else 'created'}", "success": True}
+        return _save_config(self.bots.script_config(name), config, f"script config {yml_name(name)}")
 
     def delete_script_config(self, name: str) -> dict:
-        path = self.bots.script_config(name)
-        if not path.is_file():
-            raise NotFound(f"script config '{name}' not found")
-        path.unlink()
-        return {"message": f"script config {yml_name(name)} deleted", "success": True}
+        return _delete_config(self.bots.script_config(name), "script config", name)
 
 
 # ---------------------------------------------------------------- helpers
+def _save_config(path: Path, config: dict, what: str) -> dict:
+    existed = path.exists()
+    write_yaml(path, _plain(config))
+    return {"message": f"{what} {'updated' if existed else 'created'}", "success": True}
+
+
+def _delete_config(path: Path, kind: str, name: str) -> dict:
+    if not path.is_file():
+        raise NotFound(f"{kind} '{name}' not found")
+    path.unlink()
+    return {"message": f"{kind} {yml_name(name)} deleted", "success": True}
+
+
 def _atomic_write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
