@@ -46,6 +46,7 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 
 
 def _run(coro) -> None:
+    """Run until done or SIGINT/SIGTERM, then let every task finish its shutdown before the loop closes."""
     loop = _new_loop()
     main = loop.create_task(coro)
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -55,6 +56,12 @@ def _run(coro) -> None:
     except asyncio.CancelledError:
         pass
     finally:
+        rest = asyncio.all_tasks(loop)
+        if rest:  # give shutdowns in progress a moment to end by themselves, then cancel what is left
+            loop.run_until_complete(asyncio.wait(rest, timeout=5))
+            for task in rest:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*rest, return_exceptions=True))
         loop.close()
 
 
@@ -72,19 +79,26 @@ async def _up(with_gateway: bool) -> None:
                 raise SystemExit(f"embedded mosquitto failed: {broker.stderr.read().decode()[-500:]}")
             await asyncio.sleep(0.05)
         print(f"started embedded mosquitto on {s.broker_host}:{s.broker_port}", file=sys.stderr)
-    tasks = [asyncio.create_task(run_services(available_services(), s))]
+    services = asyncio.create_task(run_services(available_services(), s))
+    server = None
     if with_gateway:
-        from gateway.server import serve
+        from gateway.server import make_server
 
-        tasks.append(asyncio.create_task(serve(s)))
+        server = make_server(s)
+    web = asyncio.create_task(server.serve()) if server else None
     try:
-        await asyncio.gather(*tasks)
+        # wait() (not gather) so a cancelled `up` does not cancel uvicorn mid-flight
+        await asyncio.wait([t for t in (services, web) if t], return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if web:
+            server.should_exit = True  # uvicorn stops its own way: lifespan shutdown, connections drained
+            await asyncio.gather(web, return_exceptions=True)
+        services.cancel()
+        (outcome,) = await asyncio.gather(services, return_exceptions=True)
         if broker:
             broker.terminate()
+    if isinstance(outcome, Exception):  # a service failed to start: exit with its error, not silently
+        raise SystemExit(f"hbmesh up: services stopped: {type(outcome).__name__}: {outcome}")
 
 
 def progress_bar(pct: float, width: int = 30) -> str:
