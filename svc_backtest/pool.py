@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
+import logging
 import multiprocessing as mp
 import threading
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
+
+
+log = logging.getLogger("hbmesh.backtest.pool")
 
 
 class WorkerLost(Exception):
@@ -45,8 +49,16 @@ class WorkerPool:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._reader.start()
-        # Warm every worker now so the first backtest does not pay hummingbot's imports.
-        await asyncio.gather(*(self._loop.run_in_executor(self._pool, _warm) for _ in range(self.size)))
+        # Warm every worker now so the first backtest does not pay hummingbot's imports. A worker that
+        # dies while starting gets one more chance with a fresh pool before the service gives up.
+        for attempt in (1, 2):
+            results = await asyncio.gather(*(self.run(_warm) for _ in range(self.size)), return_exceptions=True)
+            failed = [r for r in results if isinstance(r, BaseException)]
+            if not failed:
+                return
+            if attempt == 2 or not isinstance(failed[0], WorkerLost):
+                raise failed[0]
+            log.warning("a backtest worker died while starting; retrying with a fresh pool")
 
     def _read_progress(self) -> None:
         while True:
