@@ -86,17 +86,21 @@ async def _up(with_gateway: bool) -> None:
 
         server = make_server(s)
     web = asyncio.create_task(server.serve()) if server else None
+    outcome = None
     try:
         # wait() (not gather) so a cancelled `up` does not cancel uvicorn mid-flight
         await asyncio.wait([t for t in (services, web) if t], return_when=asyncio.FIRST_COMPLETED)
     finally:
-        if web:
-            server.should_exit = True  # uvicorn stops its own way: lifespan shutdown, connections drained
-            await asyncio.gather(web, return_exceptions=True)
-        services.cancel()
-        (outcome,) = await asyncio.gather(services, return_exceptions=True)
-        if broker:
-            broker.terminate()
+        try:
+            if web:
+                server.should_exit = True  # uvicorn stops its own way: lifespan shutdown, connections drained
+                await asyncio.gather(web, return_exceptions=True)
+            services.cancel()
+            (outcome,) = await asyncio.gather(services, return_exceptions=True)
+        finally:
+            if broker:  # whatever happened above, the embedded broker goes with us
+                broker.terminate()
+                broker.wait(10)
     if isinstance(outcome, Exception):  # a service failed to start: exit with its error, not silently
         raise SystemExit(f"hbmesh up: services stopped: {type(outcome).__name__}: {outcome}")
 

@@ -11,6 +11,7 @@ import sys
 import httpx
 import pytest
 
+from shared.broker import listening
 from tests.broker import free_port
 from tests.echo_service import service as echo
 from tests.mqtt_helpers import Collector, running
@@ -104,3 +105,4 @@ async def test_up_runs_everything_with_an_embedded_broker(tmp_path):
     assert status["broker_connected"] is True and health.status_code == 200
     assert b"started embedded mosquitto" in err
     assert proc.returncode in (0, -signal.SIGTERM)
+    assert not listening("127.0.0.1", port)  # the embedded broker stopped with it
