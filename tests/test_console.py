@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import uuid
 
 import aiomqtt
 import httpx
@@ -21,7 +20,7 @@ from tests.console_helpers import (
     require_chromium,
     screenshot,
 )
-from tests.fakes.bot import FakeBot, performance_report
+from tests.fakes.bot import FakeBot, fleet_test_settings, performance_report
 from tests.gateway_helpers import PASSWORD, USER, running_gateway, wait_online
 from tests.mqtt_helpers import running
 from tests.test_backtest_service import DAY, PAIR, START, mesh
@@ -177,11 +176,7 @@ async def test_backtest_page_runs_and_draws(settings, tmp_path, shots):
 
 @pytest.fixture
 def fleet_settings(settings, monkeypatch, tmp_path):
-    monkeypatch.setenv("HBMESH_FLEET_STALE_AFTER_S", "60")
-    monkeypatch.setenv("HBMESH_FLEET_SWEEP_INTERVAL_S", "0.2")
-    monkeypatch.setenv("HBMESH_FLEET_DOCKER_URL", f"unix://{tmp_path}/no-docker.sock")
-    monkeypatch.setenv("HBMESH_FLEET_PERFORMANCE_SNAPSHOT_INTERVAL_S", "3600")
-    return settings.model_copy(update={"bot_namespace": f"hb{uuid.uuid4().hex[:6]}"})
+    return fleet_test_settings(settings, monkeypatch, tmp_path, stale_after_s=60, sweep_interval_s=0.2)
 
 
 @browser

@@ -4,23 +4,22 @@
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 
 from svc_fleet.service import service as fleet
-from tests.fakes.bot import HISTORY_TRADES, FakeBot, performance_report
+from tests.fakes.bot import (
+    HISTORY_TRADES,
+    FakeBot,
+    fleet_test_settings,
+    performance_report,
+)
 from tests.mqtt_helpers import Collector, client, running
 
 
 @pytest.fixture
 def fleet_settings(settings, monkeypatch, tmp_path):
-    """A bot namespace of its own per test, fast status sweeps, no Docker polling needed."""
-    monkeypatch.setenv("HBMESH_FLEET_STALE_AFTER_S", "1.0")
-    monkeypatch.setenv("HBMESH_FLEET_SWEEP_INTERVAL_S", "0.1")
-    monkeypatch.setenv("HBMESH_FLEET_DOCKER_URL", f"unix://{tmp_path}/no-docker.sock")
-    monkeypatch.setenv("HBMESH_FLEET_PERFORMANCE_SNAPSHOT_INTERVAL_S", "3600")
-    return settings.model_copy(update={"bot_namespace": f"hb{uuid.uuid4().hex[:6]}"})
+    return fleet_test_settings(settings, monkeypatch, tmp_path, stale_after_s=1.0, sweep_interval_s=0.1)
 
 
 def status_events(settings):

@@ -247,3 +247,13 @@ class FakeBotFarm:
                 await self._reader
         with contextlib.suppress(aiomqtt.MqttError):
             await self._client.__aexit__(None, None, None)
+
+
+def fleet_test_settings(settings: Settings, monkeypatch, tmp_path, stale_after_s: float,
+                        sweep_interval_s: float) -> Settings:
+    """svc_fleet settings for tests: a bot namespace of its own, fast status sweeps, no Docker polling."""
+    monkeypatch.setenv("HBMESH_FLEET_STALE_AFTER_S", str(stale_after_s))
+    monkeypatch.setenv("HBMESH_FLEET_SWEEP_INTERVAL_S", str(sweep_interval_s))
+    monkeypatch.setenv("HBMESH_FLEET_DOCKER_URL", f"unix://{tmp_path}/no-docker.sock")
+    monkeypatch.setenv("HBMESH_FLEET_PERFORMANCE_SNAPSHOT_INTERVAL_S", "3600")
+    return settings.model_copy(update={"bot_namespace": f"hb{uuid.uuid4().hex[:6]}"})
