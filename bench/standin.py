@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 from shared.schemas.common import TaskId
@@ -40,9 +39,10 @@ def direct_app():
 
 if __name__ == "__main__":
     if sys.argv[1] == "service":
+        from shared.cli import run_until_signal
         from shared.service import run_services
 
-        asyncio.run(run_services([service]))
+        run_until_signal(run_services([service]))  # as `hbmesh svc` runs a service: on uvloop
     else:
         import uvicorn
 

@@ -11,11 +11,13 @@ from fastapi.responses import JSONResponse
 
 from shared import __version__
 from shared.errors import HbError
+from shared.heap import freeze_startup_objects
 from shared.settings import Settings, get_settings
 
 from .mesh import Mesh
 from .relay import OPENAPI_COMPONENTS
 from .routes import GROUPS
+from .routing import RouteIndex
 from .settings import GatewaySettings
 from .ws import router as ws_router
 
@@ -32,6 +34,7 @@ def create_app(settings: Settings | None = None, gw: GatewaySettings | None = No
         if gw.insecure_defaults:
             log.critical("gateway USERNAME/PASSWORD are still the defaults (admin/admin): set them before exposing it")
         await mesh.start()
+        freeze_startup_objects()
         yield
         await mesh.stop()
 
@@ -57,9 +60,9 @@ def create_app(settings: Settings | None = None, gw: GatewaySettings | None = No
     async def hb_error(_request: Request, exc: HbError) -> JSONResponse:
         return JSONResponse({"detail": exc.msg}, status_code=exc.status)
 
-    for group in GROUPS:
-        app.include_router(group)
-    app.include_router(ws_router)
+    routes = [route for group in (*GROUPS, ws_router) for route in group.routes]
+    app.router.routes.extend(routes)  # added as they are: FastAPI's include_router re-matches every request
+    app.router.routes.insert(0, RouteIndex(routes))
 
     def openapi() -> dict:
         if app.openapi_schema is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 import uuid
@@ -42,6 +43,12 @@ class Mesh:
         self.presence = PresenceTracker(self.link, self.topics)
         self._fanout: dict[str, set[Subscriber]] = {}
         self._callbacks: dict[str, Callable[[Message], None]] = {}
+        # request ids: a random per-process prefix and a counter (uuid4 costs a getrandom syscall per request)
+        self._rid_prefix = uuid.uuid4().hex[:12]
+        self._rid_seq = itertools.count(1)
+
+    def request_id(self) -> str:
+        return f"{self._rid_prefix}{next(self._rid_seq):08x}"
 
     async def start(self) -> None:
         await self.rpc.start()
@@ -58,7 +65,7 @@ class Mesh:
         if not self.presence.online(service):
             raise Unavailable(f"no {service} service instance is online")
         return await self.rpc.request(self.topics.command(service, command), data, timeout,
-                                      request_id or uuid.uuid4().hex, raw=True)
+                                      request_id or self.request_id(), raw=True)
 
     # -- fan-out to WebSocket clients ---------------------------------------------------------
     async def add_subscriber(self, filter_: str, sub: Subscriber) -> None:

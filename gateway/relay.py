@@ -10,7 +10,6 @@ service's status. Path and query parameters are merged into the command's data.
 from __future__ import annotations
 
 import inspect
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -63,8 +62,9 @@ def relay(router: APIRouter, method: str, path: str, service: str, command: str,
         data.update({k: v for k, v in kwargs.items() if v is not None})
         if shape:
             data = shape(data)
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        reply = await request.app.state.mesh.call(service, command, data, timeout, request_id)
+        mesh = request.app.state.mesh
+        request_id = request.headers.get("x-request-id") or mesh.request_id()
+        reply = await mesh.call(service, command, data, timeout, request_id)
         raise_for_status(reply)
         return Response(content=bytes(reply.result), media_type="application/json",
                         headers={"x-request-id": request_id})

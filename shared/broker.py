@@ -30,10 +30,10 @@ def mosquitto_config(port: int, data_dir: Path, extra: str = "") -> Path:
     return Path(name)
 
 
-def start_mosquitto(port: int, data_dir: Path) -> subprocess.Popen:
+def start_mosquitto(port: int, data_dir: Path, extra: str = "") -> subprocess.Popen:
     binary = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
     if binary is None:
         raise RuntimeError("no MQTT broker listens and mosquitto is not installed: "
                            "install it (apt-get install mosquitto) or set HBMESH_BROKER_URL")
-    return subprocess.Popen([binary, "-c", str(mosquitto_config(port, data_dir))],
+    return subprocess.Popen([binary, "-c", str(mosquitto_config(port, data_dir, extra))],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -45,7 +45,7 @@ def _new_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
-def _run(coro) -> None:
+def run_until_signal(coro) -> None:
     """Run until done or SIGINT/SIGTERM, then let every task finish its shutdown before the loop closes."""
     loop = _new_loop()
     main = loop.create_task(coro)
@@ -191,15 +191,15 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     if args.cmd == "up":
-        _run(_up(with_gateway=True))
+        run_until_signal(_up(with_gateway=True))
     elif args.cmd == "svc":
         from .service import run_services
 
-        _run(run_services([load_service(args.name)]))
+        run_until_signal(run_services([load_service(args.name)]))
     elif args.cmd == "gateway":
         from gateway.server import serve
 
-        _run(serve(get_settings()))
+        run_until_signal(serve(get_settings()))
     elif args.cmd == "call":
         try:
             data = json.loads(args.data)
@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         return code
     elif args.cmd == "watch":
         s = get_settings()
-        _run(_watch(args.filters or [f"{s.prefix}/#", f"{s.bot_namespace}/#"]))
+        run_until_signal(_watch(args.filters or [f"{s.prefix}/#", f"{s.bot_namespace}/#"]))
     elif args.cmd == "asyncapi":
         from .asyncapi import asyncapi_document
 

@@ -28,6 +28,7 @@ import msgspec
 from . import __version__
 from .envelope import decode_request, encode, reply_bytes
 from .errors import HbError
+from .heap import freeze_startup_objects
 from .logs import bind, current, setup_logging
 from .mqtt import Link, Message, Will
 from .rpc import Requester
@@ -252,6 +253,7 @@ async def run_services(services: list[Service], settings: Settings | None = None
     runtimes = [Runtime(s, settings) for s in services]
     for rt in runtimes:
         await rt.start()
+    freeze_startup_objects()
     try:
         await asyncio.Event().wait()
     finally:

@@ -17,9 +17,12 @@ def free_port() -> int:
 
 
 class TestBroker:
-    def __init__(self, data_dir: Path, port: int | None = None):
+    __test__ = False  # not a test class
+
+    def __init__(self, data_dir: Path, port: int | None = None, extra_config: str = ""):
         self.port = port or free_port()
         self.data_dir = data_dir
+        self.extra_config = extra_config
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -27,7 +30,7 @@ class TestBroker:
         return f"mqtt://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self.proc = start_mosquitto(self.port, self.data_dir)
+        self.proc = start_mosquitto(self.port, self.data_dir, self.extra_config)
         deadline = time.monotonic() + 10
         while not listening("127.0.0.1", self.port, 0.2):  # process start-up, not test synchronisation
             if self.proc.poll() is not None or time.monotonic() > deadline:
