@@ -63,7 +63,7 @@ class _Connection(asyncio.Protocol):
     """One TCP (or TLS) connection to the broker.
 
     Packets queued in one event-loop pass leave in one write (one syscall, one TCP segment under load).
-    Received PUBLISHes are acknowledged and handed to `on_publish` in arrival order; PUBACKs go to `on_puback`.
+    Received PUBLISHes are acknowledged and handed to the link in arrival order, and so are PUBACKs.
     """
 
     def __init__(self, link: Link):
@@ -174,9 +174,9 @@ class _Connection(asyncio.Protocol):
         if kind == wire.PUBLISH:
             msg = wire.read_publish(first, data, start, end)
             if msg.qos == 1:
-                self.send(wire.puback(msg.packet_id))
+                self.send(wire.ack(wire.PUBACK, msg.packet_id))
             elif msg.qos == 2:  # our subscriptions are QoS <= 1, so only a misbehaving broker sends these
-                self.send(wire.pubrec(msg.packet_id))
+                self.send(wire.ack(wire.PUBREC, msg.packet_id))
                 if msg.packet_id in self._qos2_seen:
                     return
                 self._qos2_seen.add(msg.packet_id)
@@ -189,9 +189,9 @@ class _Connection(asyncio.Protocol):
             if fut is not None and not fut.done():
                 fut.set_result(codes)
         elif kind == wire.PUBREL:
-            packet_id = int.from_bytes(data[start:start + 2], "big")
+            packet_id, _ = wire.read_puback(data, start, end)
             self._qos2_seen.discard(packet_id)
-            self.send(wire.pubcomp(packet_id))
+            self.send(wire.ack(wire.PUBCOMP, packet_id))
         elif kind == wire.CONNACK:
             present, reason, props = wire.read_connack(data, start, end)
             self.receive_maximum = props.receive_maximum or 65535

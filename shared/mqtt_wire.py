@@ -94,16 +94,9 @@ def publish(topic: str, payload: bytes, qos: int = 0, retain: bool = False, pack
     return _packet((PUBLISH << 4) | (qos << 1) | retain, head + payload)
 
 
-def puback(packet_id: int) -> bytes:
-    return bytes((PUBACK << 4, 2)) + packet_id.to_bytes(2, "big")
-
-
-def pubrec(packet_id: int) -> bytes:
-    return bytes((PUBREC << 4, 2)) + packet_id.to_bytes(2, "big")
-
-
-def pubcomp(packet_id: int) -> bytes:
-    return bytes((PUBCOMP << 4, 2)) + packet_id.to_bytes(2, "big")
+def ack(kind: int, packet_id: int) -> bytes:
+    """PUBACK, PUBREC or PUBCOMP with success: the packet id alone."""
+    return bytes((kind << 4, 2)) + packet_id.to_bytes(2, "big")
 
 
 def subscribe(packet_id: int, topic_filter: str, qos: int, sub_id: int) -> bytes:
@@ -212,7 +205,7 @@ def read_publish(first: int, data: bytes, pos: int, end: int) -> Incoming:
 
 
 def read_puback(data: bytes, pos: int, end: int) -> tuple[int, int]:
-    """(packet id, reason code); a bare 2-byte PUBACK means success."""
+    """PUBACK/PUBREL: (packet id, reason code); the bare 2-byte form means success."""
     return int.from_bytes(data[pos:pos + 2], "big"), data[pos + 2] if end > pos + 2 else 0
 
 

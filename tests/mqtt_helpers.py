@@ -44,17 +44,24 @@ class Collector:
 
 
 @contextlib.asynccontextmanager
-async def client(settings: Settings):
-    """A Link + Requester for sending commands like any other hbmesh client."""
-    link = Link(settings, f"client-{uuid.uuid4().hex[:8]}")
-    rpc = Requester(link, Topics(settings.prefix), agent="test")
-    await rpc.start()
+async def linked(settings: Settings, name: str):
+    """A started, connected Link."""
+    link = Link(settings, f"{name}-{uuid.uuid4().hex[:8]}")
     await link.start()
     await link.wait_connected(5)
     try:
-        yield rpc
+        yield link
     finally:
         await link.stop()
+
+
+@contextlib.asynccontextmanager
+async def client(settings: Settings):
+    """A Link + Requester for sending commands like any other hbmesh client."""
+    async with linked(settings, "client") as link:
+        rpc = Requester(link, Topics(settings.prefix), agent="test")
+        await rpc.start()  # subscribed (SUBACK received) before the first request
+        yield rpc
 
 
 @contextlib.asynccontextmanager

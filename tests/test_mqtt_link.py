@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 
 import pytest
@@ -12,6 +11,7 @@ from shared import mqtt_wire as wire
 from shared.mqtt import Link, MqttError
 from shared.settings import Settings
 from tests.broker import TestBroker, free_port
+from tests.mqtt_helpers import linked
 
 
 def test_publish_round_trips_through_the_decoder():
@@ -30,7 +30,7 @@ def test_varint_boundaries(n):
 
 
 def test_split_packets_keeps_an_incomplete_tail():
-    a, b = wire.publish("t", b"x" * 300), wire.puback(7)
+    a, b = wire.publish("t", b"x" * 300), wire.ack(wire.PUBACK, 7)
     data = a + b + b[:3]
     packets, used = wire.split_packets(data)
     assert [p[0] >> 4 for p in packets] == [wire.PUBLISH, wire.PUBACK]
@@ -42,17 +42,6 @@ def test_split_packets_keeps_an_incomplete_tail():
 def test_unknown_property_is_a_protocol_error():
     with pytest.raises(wire.ProtocolError):
         wire.read_props(b"\x02\x7f\x00", 0)
-
-
-@contextlib.asynccontextmanager
-async def linked(settings: Settings, name: str, **kw):
-    link = Link(settings, f"{name}-{os.urandom(3).hex()}", **kw)
-    await link.start()
-    await link.wait_connected(10)
-    try:
-        yield link
-    finally:
-        await link.stop()
 
 
 async def test_large_message_arrives_whole(settings):
@@ -128,7 +117,7 @@ class ScriptedBroker:
             writer.close()
 
     def ack(self, packet_id: int) -> None:
-        self._writer.write(wire.puback(packet_id))
+        self._writer.write(wire.ack(wire.PUBACK, packet_id))
 
 
 async def _scripted_link(peer: ScriptedBroker):
