@@ -395,8 +395,9 @@ class Link:
                 filters: dict[str, _Route] = {}
                 for route in self._routes:
                     filters.setdefault(route.filter, route)
-                for route in filters.values():
-                    await self._subscribe(conn, route.filter, route.qos, route.sub_id)
+                async with asyncio.timeout(10):  # a broker that never sends SUBACK must not hold us here
+                    for route in filters.values():
+                        await self._subscribe(conn, route.filter, route.qos, route.sub_id)
                 if conn.lost:
                     raise ConnectionLost("connection lost while subscribing")
                 first = False
@@ -407,11 +408,14 @@ class Link:
                 for hook in self.on_connect:  # a task: a hook that publishes must not block reconnecting
                     self._spawn(hook())
                 raise await conn.closed
-            except (OSError, MqttError, TimeoutError) as exc:
+            except Exception as exc:  # noqa: BLE001 - whatever ends a connection, the link connects again
                 self._connected.clear()
                 if self._stopping:
                     break
-                log.warning("mqtt connection lost", extra={"error": str(exc), "retry_in_s": backoff})
+                if isinstance(exc, (OSError, MqttError, TimeoutError)):
+                    log.warning("mqtt connection lost", extra={"error": str(exc), "retry_in_s": backoff})
+                else:  # a bug, not the network: say so loudly rather than end the link silently
+                    log.exception("mqtt link failed; reconnecting", extra={"retry_in_s": backoff})
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.settings.reconnect_max_backoff_s)
             finally:
