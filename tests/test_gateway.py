@@ -141,3 +141,43 @@ async def test_slow_ws_client_does_not_stall_others(settings):
         got = [await asyncio.wait_for(reader.queue.get(), 5) for _ in range(200)]
     assert [int(p) for _, p, _ in got] == list(range(200))
     assert stalled.queue.qsize() == 10 and stalled.skipped == 190
+
+
+def test_route_index_picks_the_route_a_linear_scan_would():
+    """For every declared route, the first-segment index selects the same route as trying them in order."""
+    import re
+
+    from starlette.routing import Match, WebSocketRoute
+
+    from gateway.app import create_app
+    from gateway.routing import RouteIndex
+    from shared.settings import Settings
+
+    from gateway.routes import GROUPS
+    from gateway.ws import router as ws_router
+
+    app = create_app(Settings(_env_file=None), GatewaySettings(_env_file=None))
+    index, routes = app.router.routes[0], app.router.routes[1:]
+    assert isinstance(index, RouteIndex)
+    declared = [route for group in (*GROUPS, ws_router) for route in group.routes]  # FastAPI's /docs etc. are not
+    checked = 0
+    for route in declared:
+        for method in sorted(getattr(route, "methods", None) or {"GET"}):
+            path = re.sub(r"\{[^}]+\}", "x", route.path)
+            scope = {"type": "websocket" if isinstance(route, WebSocketRoute) else "http", "path": path,
+                     "root_path": "", "method": method}
+            linear = next((r for r in routes if r.matches(scope)[0] is Match.FULL), None)
+            match, child = index.matches(scope)
+            assert match is Match.FULL and child["hbmesh.route"] is linear, (method, path)
+            checked += 1
+    assert checked > 100
+
+
+async def test_route_index_answers_405_and_404_like_starlette(settings):
+    async with running_gateway(settings) as http:
+        wrong_method = await http.patch("/backtesting/tasks/x")
+        unknown = await http.get("/no-such-group/x")
+        root = await http.get("/")
+    assert wrong_method.status_code == 405 and "GET" in wrong_method.headers["allow"]  # the first route on that path, as Starlette
+    assert unknown.status_code == 404
+    assert root.status_code == 200
